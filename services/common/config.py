@@ -1,0 +1,247 @@
+"""Typed configuration for every service, from a TOML file and ``TICKWIRE_*`` variables.
+
+One flat :class:`Settings` struct describes the whole deployment; each service reads the
+fields it needs. Sources, lowest precedence first:
+
+1. the defaults below,
+2. the TOML file named by ``TICKWIRE_CONFIG`` (top-level keys are field names),
+3. environment variables ``TICKWIRE_<FIELD NAME IN UPPER CASE>``.
+
+Unknown keys in the file and unknown ``TICKWIRE_*`` variables are rejected with a
+:class:`ConfigError` naming them, so a typo never silently falls back to a default.
+Secrets (API keys) are not settings: they are read by :func:`load_secret` from the
+environment or from a file, and wrapped in :class:`Secret`, whose ``repr`` is masked.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from services.common.errors import ConfigError
+
+ENV_PREFIX = "TICKWIRE_"
+CATEGORIES = ("spot", "linear", "inverse")
+#: Order-book depths Bybit v5 serves on spot, linear and inverse streams.
+ORDERBOOK_DEPTHS = (1, 50, 200, 1000)
+EXECUTOR_MODES = ("live", "testnet", "demo", "sim", "paper")
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Every setting of every service. Field ``x`` is variable ``TICKWIRE_X``."""
+
+    # --- shared ---------------------------------------------------------------------------
+    log_level: str = "info"
+    #: "auto" (JSON unless stderr is a TTY), "json" or "console".
+    log_format: str = "auto"
+    #: Comma-separated ``category:SYMBOL`` pairs, e.g. ``linear:BTCUSDT,spot:BTCUSDT``.
+    symbols: str = "linear:BTCUSDT,linear:ETHUSDT,spot:BTCUSDT"
+    orderbook_depth: int = 50
+    #: Address metrics HTTP servers bind to.
+    metrics_host: str = "127.0.0.1"
+    #: Seconds a service waits for its tasks after SIGTERM before it exits anyway.
+    shutdown_grace: float = 5.0
+
+    # --- endpoints on the bus -------------------------------------------------------------
+    feed_pub: str = "tcp://127.0.0.1:5556"
+    feed_ctl: str = "tcp://127.0.0.1:5557"
+    book_rep: str = "tcp://127.0.0.1:5555"
+    book_pub: str = "tcp://127.0.0.1:5560"
+    executor_pull: str = "tcp://127.0.0.1:5558"
+    executor_pub: str = "tcp://127.0.0.1:5559"
+
+    # --- venue ----------------------------------------------------------------------------
+    bybit_public_ws_url: str = "wss://stream.bybit.com/v5/public/{category}"
+    bybit_private_ws_url: str = "wss://stream.bybit.com/v5/private"
+    bybit_rest_url: str = "https://api.bybit.com"
+
+    # --- feed -----------------------------------------------------------------------------
+    feed_metrics_port: int = 9101
+    #: Comma-separated stream kinds: ``book``, ``trade``, ``ticker``.
+    feed_channels: str = "book,trade,ticker"
+    feed_ping_interval: float = 20.0
+    feed_pong_timeout: float = 10.0
+    feed_backoff_initial: float = 0.5
+    feed_backoff_max: float = 30.0
+    #: Exchange topics per WebSocket connection before another connection is opened.
+    feed_topics_per_connection: int = 60
+    feed_heartbeat_interval: float = 1.0
+    #: Directory for raw recordings (gzip, one frame a line); empty disables recording.
+    feed_record_dir: str = ""
+    #: ZMQ send high-water mark of the PUB socket (messages per subscriber).
+    feed_pub_hwm: int = 100_000
+    #: Largest WebSocket frame accepted from the exchange, in bytes.
+    feed_max_frame_bytes: int = 8 * 1024 * 1024
+
+    # --- book -----------------------------------------------------------------------------
+    book_metrics_port: int = 9102
+    #: Seconds without any update after which a book is reported stale.
+    book_stale_after: float = 10.0
+    #: Seconds a book may stay syncing/resyncing before its snapshot is asked for again.
+    book_resync_timeout: float = 5.0
+    #: Largest request accepted on the query socket, in bytes.
+    book_max_request_bytes: int = 65536
+
+    # --- executor -------------------------------------------------------------------------
+    executor_metrics_port: int = 9103
+    executor_mode: str = "sim"
+    #: Must be true for ``executor_mode = "live"`` (mainnet, real money).
+    executor_live_confirm: bool = False
+    executor_journal: str = "var/executor.sqlite3"
+    executor_recv_window: int = 5000
+    executor_http_timeout: float = 5.0
+    executor_instruments_refresh: float = 300.0
+    executor_max_order_notional: str = "100000"
+    executor_max_position: str = "10"
+    executor_max_open_orders: int = 200
+    executor_max_orders_per_second: float = 50.0
+    #: Largest allowed distance of a limit price from the book's mid, in percent; 0 disables.
+    executor_price_band_pct: str = "5"
+    executor_kill_switch: bool = False
+    executor_max_intent_bytes: int = 65536
+
+    # --- monitor --------------------------------------------------------------------------
+    monitor_port: int = 9100
+
+    # --- bybit_sim ------------------------------------------------------------------------
+    sim_host: str = "127.0.0.1"
+    sim_ws_port: int = 8765
+    sim_http_port: int = 8766
+    sim_metrics_port: int = 9104
+    sim_seed: int = 7
+    #: Comma-separated ``category:SYMBOL`` pairs the simulator lists; empty = its defaults.
+    sim_symbols: str = ""
+    #: Path of a Bybit historical order-book file (one message a line) to replay; empty = generate.
+    sim_replay: str = ""
+    #: Replay speed factor; 0 = as fast as possible.
+    sim_replay_speed: float = 1.0
+
+    def symbol_list(self) -> list[tuple[str, str]]:
+        """Return the configured ``(category, symbol)`` pairs, validated."""
+        return parse_symbols(self.symbols)
+
+
+def parse_symbols(text: str) -> list[tuple[str, str]]:
+    """Parse ``"linear:BTCUSDT,spot:ETHUSDT"`` into pairs; raise ConfigError on bad items."""
+    pairs: list[tuple[str, str]] = []
+    for raw in text.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        category, sep, symbol = item.partition(":")
+        if not sep or category not in CATEGORIES or not symbol or not symbol.isalnum():
+            raise ConfigError(
+                f"bad symbol {item!r}: expected category:SYMBOL with category in {', '.join(CATEGORIES)}"
+            )
+        if symbol != symbol.upper():
+            raise ConfigError(f"bad symbol {item!r}: Bybit symbols are upper case")
+        if (category, symbol) not in pairs:
+            pairs.append((category, symbol))
+    return pairs
+
+
+def _validate(settings: Settings) -> None:
+    if settings.orderbook_depth not in ORDERBOOK_DEPTHS:
+        raise ConfigError(
+            f"TICKWIRE_ORDERBOOK_DEPTH={settings.orderbook_depth} is not offered by Bybit v5 "
+            f"(choose one of {', '.join(map(str, ORDERBOOK_DEPTHS))})"
+        )
+    if settings.executor_mode not in EXECUTOR_MODES:
+        raise ConfigError(
+            f"TICKWIRE_EXECUTOR_MODE={settings.executor_mode!r}: choose one of {', '.join(EXECUTOR_MODES)}"
+        )
+    if settings.log_format not in ("auto", "json", "console"):
+        raise ConfigError("TICKWIRE_LOG_FORMAT must be auto, json or console")
+    settings.symbol_list()
+
+
+def field_names() -> tuple[str, ...]:
+    """Names of all settings, in declaration order."""
+    return Settings.__struct_fields__
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    *,
+    toml_path: str | os.PathLike[str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build :class:`Settings` from defaults, TOML file, environment and explicit overrides.
+
+    Raises:
+        ConfigError: unknown key or variable, a value of the wrong type, or an invalid value.
+    """
+    env = os.environ if env is None else env
+    known = set(field_names())
+    merged: dict[str, Any] = {}
+    path = toml_path if toml_path is not None else env.get("TICKWIRE_CONFIG") or None
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown keys in {path}: {', '.join(unknown)}")
+        merged.update(data)
+    unknown_env = []
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == "TICKWIRE_CONFIG":
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key not in known:
+            unknown_env.append(name)
+            continue
+        merged[key] = value
+    if unknown_env:
+        raise ConfigError(f"unknown environment variables: {', '.join(sorted(unknown_env))}")
+    merged.update(overrides)
+    try:
+        settings = msgspec.convert(merged, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from exc
+    _validate(settings)
+    return settings
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret string whose ``repr``/``str`` never show the value. Use :meth:`reveal`."""
+
+    _value: str
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def load_secret(name: str, env: Mapping[str, str] | None = None) -> Secret:
+    """Read secret ``name`` from ``$name`` or from the file named by ``$name_FILE``.
+
+    Raises:
+        ConfigError: both are set, or the file cannot be read.
+    """
+    env = os.environ if env is None else env
+    direct = env.get(name, "")
+    file_name = env.get(f"{name}_FILE", "")
+    if direct and file_name:
+        raise ConfigError(f"set {name} or {name}_FILE, not both")
+    if file_name:
+        try:
+            return Secret(Path(file_name).read_text().strip())
+        except OSError as exc:
+            raise ConfigError(f"cannot read {name}_FILE: {exc.strerror}") from None
+    return Secret(direct.strip())

@@ -1,0 +1,79 @@
+"""Process lifecycle: run a service until SIGTERM/SIGINT, then stop it within a deadline.
+
+Async services pass ``main(stop)``: a coroutine function that runs until the ``asyncio.Event``
+``stop`` is set and then cleans up. If it has not returned ``grace`` seconds after the signal,
+it is cancelled; a second signal cancels at once. Sync services (a poll loop) use
+:func:`stop_event_on_signals`, which returns a ``threading.Event`` set on the first signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+
+from services.common.log import get_logger
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+async def _supervise(main: Callable[[asyncio.Event], Awaitable[None]], grace: float) -> int:
+    log = get_logger("runtime")
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(main(stop))
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen == 1:
+            log.info("stopping", signal=signal.Signals(signum).name, grace_s=grace)
+            stop.set()
+            loop.call_later(grace, _force)
+        else:
+            _force()
+
+    def _force() -> None:
+        if not task.done():
+            log.warning("stop deadline passed, cancelling")
+            task.cancel()
+
+    for sig in _SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await task
+    except asyncio.CancelledError:
+        return 0 if stop.is_set() else 1
+    except Exception:
+        log.exception("service crashed")
+        return 1
+    finally:
+        for sig in _SIGNALS:
+            loop.remove_signal_handler(sig)
+    log.info("stopped")
+    return 0
+
+
+def run(main: Callable[[asyncio.Event], Awaitable[None]], *, grace: float = 5.0) -> int:
+    """Run ``main(stop)`` on a fresh event loop; return the process exit code."""
+    return asyncio.run(_supervise(main, grace))
+
+
+def stop_event_on_signals() -> threading.Event:
+    """Install SIGTERM/SIGINT handlers (main thread only) that set the returned event.
+
+    A second signal raises ``KeyboardInterrupt`` so a stuck loop still exits.
+    """
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        get_logger("runtime").info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    for sig in _SIGNALS:
+        signal.signal(sig, handler)
+    return stop
