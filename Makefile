@@ -42,7 +42,7 @@ docs: install ## regenerate docs/configuration.md from the settings
 	$(PY) scripts/gen_config_doc.py
 
 demo: install ## run the offline demo: simulator + all services as local processes, a live ladder
-	$(PY) -m services.demo
+	$(PY) -m services.demo $(DEMO_ARGS)
 
 bench: install ## run the benchmarks (≤ 10 min); writes bench/results/latest.json
 	$(PY) -m bench
@@ -52,3 +52,44 @@ bench-quick: install ## a one-minute benchmark smoke run
 
 clean: ## remove caches and local state (not the venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis var
+
+# ---- docker compose (deploy/) ----------------------------------------------------------------
+# `make up` / `down` / `logs` / `ps` drive docker compose with deploy/docker-compose.yml and the
+# env file ENV_FILE (default deploy/.env, created from deploy/example.env). Works with
+# `docker compose` (v2) and Debian's `docker-compose` 1.29.
+ENV_FILE ?= deploy/.env
+COMPOSE_YML := deploy/docker-compose.yml
+COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \
+	elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; else echo "docker compose"; fi)
+PROJECT ?= $(shell sed -n 's/^COMPOSE_PROJECT_NAME=//p' $(ENV_FILE) 2>/dev/null | tail -n1)
+DC = $(COMPOSE) --env-file $(ENV_FILE) -f $(COMPOSE_YML) -p $(or $(PROJECT),tickwire)
+UP_TIMEOUT ?= 180
+DOWN_FLAGS ?=
+
+.PHONY: images up down logs ps docker-test
+
+
+deploy/.env:
+	cp deploy/example.env $@
+	chmod 600 $@
+
+images: ## build the Docker images (base image from debootstrap when missing)
+	bash deploy/images.sh
+
+up: images $(ENV_FILE) ## start the stack in Docker and wait until every container is healthy
+	$(DC) up -d --remove-orphans
+	bash deploy/wait-healthy.sh $(or $(PROJECT),tickwire) $(UP_TIMEOUT)
+	@echo "monitor    http://127.0.0.1:$$(sed -n 's/^MONITOR_PORT=//p' $(ENV_FILE) | tail -n1)/health"
+	@echo "prometheus http://127.0.0.1:$$(sed -n 's/^PROMETHEUS_PORT=//p' $(ENV_FILE) | tail -n1)/alerts"
+
+down: ## stop the stack and remove its containers and network (DOWN_FLAGS=-v also drops volumes)
+	$(DC) down --remove-orphans --timeout 15 $(DOWN_FLAGS)
+
+logs: ## follow the stack's logs (SERVICE=name for one service)
+	$(DC) logs -f --tail=200 $(SERVICE)
+
+ps: ## list the stack's containers and their health
+	$(DC) ps
+
+docker-test: install ## the Docker end-to-end test (needs an engine: deploy/ci-docker.sh)
+	$(PY) -m pytest -m docker tests/e2e $(PYTEST_ARGS)

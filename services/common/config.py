@@ -15,10 +15,10 @@ environment or from a file, and wrapped in :class:`Secret`, whose ``repr`` is ma
 
 from __future__ import annotations
 
+import hmac
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ ENV_PREFIX = "TICKWIRE_"
 CATEGORIES = ("spot", "linear", "inverse")
 #: Order-book depths Bybit v5 serves on spot, linear and inverse streams.
 ORDERBOOK_DEPTHS = (1, 50, 200, 1000)
+#: Depths Bybit served before (linear/inverse 500 until 2025-09-11); its historical data files use them.
+LEGACY_ORDERBOOK_DEPTHS = (500,)
 EXECUTOR_MODES = ("live", "testnet", "demo", "sim", "paper")
 
 
@@ -43,6 +45,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Comma-separated ``category:SYMBOL`` pairs, e.g. ``linear:BTCUSDT,spot:BTCUSDT``.
     symbols: str = "linear:BTCUSDT,linear:ETHUSDT,spot:BTCUSDT"
     orderbook_depth: int = 50
+    #: Also accept depths Bybit no longer serves (500), to replay historical files through bybit_sim.
+    allow_legacy_depths: bool = False
     #: Address metrics HTTP servers bind to.
     metrics_host: str = "127.0.0.1"
     #: Seconds a service waits for its tasks after SIGTERM before it exits anyway.
@@ -105,9 +109,16 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     executor_price_band_pct: str = "5"
     executor_kill_switch: bool = False
     executor_max_intent_bytes: int = 65536
+    #: SQLite ``synchronous`` of the journal: "normal" (survives process crashes) or "full"
+    #: (also survives OS crashes/power loss; fsync per commit). See docs/orders.md.
+    executor_journal_sync: str = "normal"
 
     # --- monitor --------------------------------------------------------------------------
     monitor_port: int = 9100
+    #: Seconds between the monitor's status/symbols probes of the book service.
+    monitor_probe_interval: float = 2.0
+    #: Seconds without a heartbeat after which the monitor reports a service down.
+    monitor_heartbeat_timeout: float = 5.0
 
     # --- bybit_sim ------------------------------------------------------------------------
     sim_host: str = "127.0.0.1"
@@ -121,6 +132,35 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sim_replay: str = ""
     #: Replay speed factor; 0 = as fast as possible.
     sim_replay_speed: float = 1.0
+    #: Category whose public socket serves the replayed topics (bybit_sim).
+    sim_replay_category: str = "linear"
+    #: Market generator speed factor: 2 = twice Bybit's push cadence (20 ms ticks become 10 ms).
+    sim_speed: float = 1.0
+    #: Seconds without any client frame (ping) after which a public socket is cut (Bybit ~60 s).
+    sim_idle_timeout: float = 60.0
+    #: Faults armed at start: JSON list of {"name": ..., ...params} or comma-separated names.
+    sim_faults: str = ""
+    #: Accept permessage-deflate when the client offers it (Bybit does).
+    sim_ws_compression: bool = True
+    # bybit_sim trading side (services/bybit_sim/trading/):
+    #: API keys the simulator accepts: comma-separated ``key:secret`` (each its own account) or
+    #: ``key:secret:uid`` (several keys on one account). Test credentials, never real ones.
+    sim_api_keys: str = "sim-key:sim-secret,sim-key-2:sim-secret-2"
+    #: Starting wallet of every simulated account, ``COIN:amount`` comma-separated.
+    sim_wallet: str = "USDT:100000,USDC:100000,BTC:2,ETH:20"
+
+    # --- security -------------------------------------------------------------------------
+    #: CURVE secret key file of the book query / executor order servers (``tickwire keys
+    #: generate``; see docs/security.md); empty = no CURVE, and only loopback binds are allowed.
+    curve_server_secret_file: str = ""
+    #: Directory of client public certificates (``*.key``) allowed to connect to servers.
+    curve_authorized_dir: str = ""
+    #: This process's CURVE secret certificate when it connects to a protected endpoint.
+    curve_client_secret_file: str = ""
+    #: Public certificate of the server a client connects to (pins the server's identity).
+    curve_server_key_file: str = ""
+    #: Let a command/query endpoint bind beyond loopback WITHOUT CURVE (logs a loud warning).
+    allow_insecure_remote: bool = False
 
     def symbol_list(self) -> list[tuple[str, str]]:
         """Return the configured ``(category, symbol)`` pairs, validated."""
@@ -147,7 +187,8 @@ def parse_symbols(text: str) -> list[tuple[str, str]]:
 
 
 def _validate(settings: Settings) -> None:
-    if settings.orderbook_depth not in ORDERBOOK_DEPTHS:
+    legacy = LEGACY_ORDERBOOK_DEPTHS if settings.allow_legacy_depths else ()
+    if settings.orderbook_depth not in ORDERBOOK_DEPTHS + legacy:
         raise ConfigError(
             f"TICKWIRE_ORDERBOOK_DEPTH={settings.orderbook_depth} is not offered by Bybit v5 "
             f"(choose one of {', '.join(map(str, ORDERBOOK_DEPTHS))})"
@@ -210,11 +251,21 @@ def load_settings(
     return settings
 
 
-@dataclass(frozen=True, slots=True)
 class Secret:
-    """A secret string whose ``repr``/``str`` never show the value. Use :meth:`reveal`."""
+    """A secret string whose ``repr``/``str``/``format`` never show the value. Use :meth:`reveal`.
 
+    Deliberately not a dataclass nor a msgspec Struct: serializers (msgspec, ``dataclasses.asdict``)
+    refuse it or see nothing, instead of writing the value out. Immutable; compares in constant time.
+    """
+
+    __slots__ = ("_value",)
     _value: str
+
+    def __init__(self, value: str) -> None:
+        object.__setattr__(self, "_value", value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Secret is immutable")
 
     def reveal(self) -> str:
         return self._value
@@ -224,8 +275,22 @@ class Secret:
 
     __str__ = __repr__
 
+    def __format__(self, spec: str) -> str:
+        return format(repr(self), spec)
+
     def __bool__(self) -> bool:
         return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
+        return (Secret, (self._value,))
 
 
 def load_secret(name: str, env: Mapping[str, str] | None = None) -> Secret:

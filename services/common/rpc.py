@@ -36,16 +36,21 @@ def encode_json(obj: Any) -> bytes:
 
 
 def router_socket(
-    ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, *, max_msg_bytes: int = 65536
+    ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, *, max_msg_bytes: int = 65536, bind: bool = True
 ) -> zmq.Socket[bytes]:
-    """A bound ROUTER socket for a JSON service (oversized requests are dropped by ZMQ)."""
+    """A bound ROUTER socket for a JSON service (oversized requests are dropped by ZMQ).
+
+    With ``bind=False`` the caller binds, e.g. through
+    :func:`services.common.security.secure_server_socket` (which must run before the bind).
+    """
     sock: zmq.Socket[bytes] = ctx.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.MAXMSGSIZE, max_msg_bytes)
     sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
     sock.setsockopt(zmq.SNDHWM, 10_000)
     sock.setsockopt(zmq.RCVHWM, 10_000)
-    sock.bind(endpoint)
+    if bind:
+        sock.bind(endpoint)
     return sock
 
 

@@ -29,16 +29,16 @@ async def _supervise(main: Callable[[asyncio.Event], Awaitable[None]], grace: fl
         nonlocal signals_seen
         signals_seen += 1
         if signals_seen == 1:
-            log.info("stopping", signal=signal.Signals(signum).name, grace_s=grace)
             stop.set()
             loop.call_later(grace, _force)
+            _log_quietly("stopping", signal=signal.Signals(signum).name, grace_s=grace)
         else:
             _force()
 
     def _force() -> None:
         if not task.done():
-            log.warning("stop deadline passed, cancelling")
             task.cancel()
+            _log_quietly("stop deadline passed, cancelling")
 
     for sig in _SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
@@ -56,6 +56,15 @@ async def _supervise(main: Callable[[asyncio.Event], Awaitable[None]], grace: fl
     return 0
 
 
+def _log_quietly(event: str, **fields: object) -> None:
+    # A signal handler must never fail to stop the service because logging failed (e.g. stderr
+    # is a closed pipe): the stop comes first, the log line is best effort.
+    try:
+        get_logger("runtime").info(event, **fields)
+    except (OSError, ValueError):
+        pass
+
+
 def run(main: Callable[[asyncio.Event], Awaitable[None]], *, grace: float = 5.0) -> int:
     """Run ``main(stop)`` on a fresh event loop; return the process exit code."""
     return asyncio.run(_supervise(main, grace))
@@ -71,8 +80,8 @@ def stop_event_on_signals() -> threading.Event:
     def handler(signum: int, _frame: object) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
-        get_logger("runtime").info("stopping", signal=signal.Signals(signum).name)
         stop.set()
+        _log_quietly("stopping", signal=signal.Signals(signum).name)
 
     for sig in _SIGNALS:
         signal.signal(sig, handler)

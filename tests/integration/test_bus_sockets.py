@@ -45,7 +45,7 @@ def test_subscriber_receives_stamped_messages_in_order() -> None:
     assert all(m.epoch == pub.epoch for _, m in got)
     pub.close()
     sub.close()
-    ctx.term()
+    ctx.destroy(linger=0)
 
 
 def test_json_client_times_out_and_recovers() -> None:
@@ -74,4 +74,4 @@ def test_json_client_times_out_and_recovers() -> None:
         thread.join()
         client.close()
         server.close(linger=0)
-        ctx.term()
+        ctx.destroy(linger=0)

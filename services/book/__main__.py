@@ -1,0 +1,36 @@
+"""Entry point: ``python -m services.book``."""
+
+from __future__ import annotations
+
+import sys
+
+from services.book.service import BookService
+from services.common.config import load_settings
+from services.common.errors import ConfigError
+from services.common.log import configure_logging, get_logger
+from services.common.runtime import stop_event_on_signals
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"book: {exc}", file=sys.stderr)
+        return 2
+    configure_logging("book", settings.log_level, settings.log_format)
+    stop = stop_event_on_signals()
+    try:
+        service = BookService(settings)
+    except ConfigError as exc:
+        get_logger("book").error("refusing to start", reason=exc.message)
+        return 2
+    try:
+        service.run(stop)
+    except Exception:
+        get_logger("book").exception("book crashed")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

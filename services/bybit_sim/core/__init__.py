@@ -1,0 +1,1 @@
+"""Pure simulator core: instruments, books, market generator, streams, faults (no I/O)."""

@@ -1,0 +1,1 @@
+"""Pure executor logic: intents, validation, risk, signing, rate limits, requests, responses, lifecycle."""

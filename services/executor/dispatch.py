@@ -1,0 +1,169 @@
+"""Sending REST calls within the rate limits, and retrying what is safe to retry.
+
+* Every call first takes tokens from its (endpoint, category) bucket, waiting if needed; every
+  response corrects the bucket from the ``X-Bapi-Limit*`` headers.
+* ``Retryable`` outcomes are re-sent: 10006/HTTP 429 after the bucket's reset time, 10002 after a
+  clock resync from ``/v5/market/time``; a batch re-sends only its retryable items.
+* ``Ambiguous`` outcomes are *returned*, never re-sent here: the engine looks the order up first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+from services.executor.core.intents import CreateIntent
+from services.executor.core.ratelimit import RateLimiter
+from services.executor.core.requests import (
+    CREATE_BATCH,
+    RestCall,
+    build_create,
+    build_create_batch,
+    build_query_order,
+    build_time,
+)
+from services.executor.core.responses import (
+    Accepted,
+    Ambiguous,
+    HttpResult,
+    Outcome,
+    Rejected,
+    Retryable,
+    classify,
+    classify_batch,
+)
+from services.executor.metrics import ExecutorMetrics
+
+MAX_RETRIES = 6
+MAX_WAIT_MS = 2000.0
+
+
+class Transport(Protocol):
+    offset_ms: int
+
+    def send(self, call: RestCall, *, timeout: float | None = None) -> HttpResult: ...
+    def now_ms(self) -> int: ...
+    def sync_clock(self, call: RestCall) -> int | None: ...
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        transport: Transport,
+        limiter: RateLimiter,
+        metrics: ExecutorMetrics,
+        log: Any,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.t = transport
+        self.limiter = limiter
+        self.metrics = metrics
+        self.log = log
+        self.sleep = sleep
+
+    def send(self, call: RestCall) -> HttpResult:
+        """Wait for rate-limit tokens, send, and correct the bucket from the response headers."""
+        if call.signed:
+            while True:
+                wait_ms = self.limiter.acquire(call.path, call.category, call.weight, self.t.now_ms())
+                if wait_ms <= 0:
+                    break
+                self.sleep(min(wait_ms, MAX_WAIT_MS) / 1000.0)
+        t0 = time.perf_counter()
+        res = self.t.send(call)
+        self.metrics.rest_latency.labels(call.path).observe(time.perf_counter() - t0)
+        if res.headers and call.signed:
+            self.limiter.observe(call.path, call.category, res.headers, self.t.now_ms())
+        return res
+
+    def _retry_wait(self, call: RestCall, outcome: Retryable) -> None:
+        self.metrics.retries.labels(outcome.cause).inc()
+        if outcome.cause == "rate_limit":
+            now = self.t.now_ms()
+            until = outcome.until_ms if outcome.until_ms > now else now + 1000
+            self.limiter.block(call.path, call.category, until, now)
+            self.log.warning("rate limited, waiting", endpoint=call.path, wait_ms=int(until - now))
+        elif outcome.cause == "clock":
+            offset = self.t.sync_clock(build_time())
+            self.log.warning("clock rejected, resynced", offset_ms=offset)
+            if offset is not None:
+                self.metrics.clock_offset.set(offset)
+        else:
+            self.sleep(0.2)
+
+    def call(self, call: RestCall) -> Outcome:
+        """A single (non-create) call with retries of retryable outcomes."""
+        outcome: Outcome = Rejected("retries", "no attempt")
+        for _ in range(MAX_RETRIES):
+            outcome = classify(self.send(call), is_create=call.is_create)
+            if not isinstance(outcome, Retryable):
+                return outcome
+            self._retry_wait(call, outcome)
+        assert isinstance(outcome, Retryable)
+        return Rejected(outcome.code, f"gave up after {MAX_RETRIES} attempts: {outcome.reason}")
+
+    def place(self, intents: Sequence[CreateIntent]) -> list[Outcome]:
+        """Creates of one category (≤ batch limit) → one outcome per intent, in order."""
+        results: list[Outcome | None] = [None] * len(intents)
+        todo = list(range(len(intents)))
+        last: Outcome | None = None
+        for _ in range(MAX_RETRIES):
+            chunk = [intents[i] for i in todo]
+            call = build_create(chunk[0]) if len(chunk) == 1 else build_create_batch(chunk[0].category, chunk)
+            res = self.send(call)
+            outs = (
+                classify_batch(res, len(chunk))
+                if call.path == CREATE_BATCH
+                else [classify(res, is_create=True)]
+            )
+            retry = []
+            for idx, out in zip(todo, outs, strict=True):
+                if isinstance(out, Retryable):
+                    retry.append(idx)
+                    last = out
+                else:
+                    results[idx] = out
+            if not retry:
+                break
+            assert isinstance(last, Retryable)
+            self._retry_wait(call, last)
+            todo = retry
+        for idx in todo:
+            if results[idx] is None:
+                code = last.code if isinstance(last, Retryable) else "retries"
+                results[idx] = Rejected(code, f"gave up after {MAX_RETRIES} attempts")
+        return [r if r is not None else Ambiguous("bad_response", "no outcome") for r in results]
+
+    def query(self, category: str, symbol: str, link: str) -> dict[str, Any] | Ambiguous | None:
+        """Look an order up by orderLinkId: its record, None if the exchange lacks it, or Ambiguous."""
+        outcome = self.call(build_query_order(category, symbol, link))
+        if isinstance(outcome, Ambiguous):
+            return outcome
+        if not isinstance(outcome, Accepted):
+            return Ambiguous(
+                "query_failed", f"lookup refused: {outcome.code}" if isinstance(outcome, Rejected) else ""
+            )
+        items = outcome.result.get("list") or []
+        for item in items:
+            if isinstance(item, dict) and item.get("orderLinkId") == link:
+                return item
+        return None
+
+    def get_json(self, call: RestCall) -> dict[str, Any] | None:
+        """A call whose ``result`` object is wanted (queries); None on any failure."""
+        outcome = self.call(call)
+        if isinstance(outcome, Accepted):
+            return outcome.result
+        return None
+
+
+def decode_obj(body: bytes) -> dict[str, Any] | None:
+    try:
+        obj = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None

@@ -1,0 +1,1 @@
+"""I/O shell of the feed: WebSocket connections, control endpoint, metrics, raw recorder."""
