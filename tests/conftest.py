@@ -10,6 +10,9 @@ import pytest
 
 from tests.helpers import ServiceProcess, base_env
 
+#: Scans every test's output and every service log for registered secrets (tests/secret_scan.py).
+pytest_plugins = ["tests.secret_scan"]
+
 
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:

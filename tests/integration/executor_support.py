@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,14 +15,20 @@ import requests
 from services.common.order_client import OrderClient
 from services.common.wire import ExecReport
 from tests.helpers import ServiceProcess, eventually, free_port, tcp
+from tests.secret_scan import register_secret
 
-KEY, SECRET = "sim-key", "sim-secret"
+#: Canary credentials, random per session and registered with the secret scan (tests/secret_scan.py):
+#: every log a service writes in these tests is searched for them at the end of the session.
+KEY = "canary-key-" + secrets.token_hex(8)
+SECRET = "canary-secret-" + secrets.token_hex(16)
 
 
 @pytest.fixture
-def exsim(sim: Any) -> Any:
-    """The simulator the executor trades on (the shared ``sim`` fixture, a fresh one per test)."""
-    return sim
+def exsim(sim_factory: Callable[..., Any]) -> Any:
+    """The simulator the executor trades on: a fresh one per test that knows the canary key."""
+    register_secret(SECRET, "executor API secret")
+    register_secret(KEY, "executor API key")
+    return sim_factory(sim_api_keys=f"{KEY}:{SECRET}")
 
 
 @dataclass
