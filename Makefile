@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-fast lint typecheck fmt docs demo bench bench-quick clean
+.PHONY: help install test test-fast lint typecheck fmt docs demo bench bench-quick chaos clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench: install ## run the benchmarks (≤ 10 min); writes bench/results/latest.j
 
 bench-quick: install ## a one-minute benchmark smoke run
 	$(PY) -m bench --quick
+
+chaos: install ## the long randomized fault and crash run against bybit_sim (CHAOS_ARGS="--seed 7 --duration 600")
+	$(PY) -m chaos $(CHAOS_ARGS)
 
 clean: ## remove caches and local state (not the venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis var

@@ -33,6 +33,8 @@ ORDERBOOK_DEPTHS = (1, 50, 200, 1000)
 #: Depths Bybit served before (linear/inverse 500 until 2025-09-11); its historical data files use them.
 LEGACY_ORDERBOOK_DEPTHS = (500,)
 EXECUTOR_MODES = ("live", "testnet", "demo", "sim", "paper")
+#: WebSocket client libraries the feed can use (``feed_ws_client``).
+FEED_WS_CLIENTS = ("picows", "websockets")
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -82,6 +84,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     feed_pub_hwm: int = 100_000
     #: Largest WebSocket frame accepted from the exchange, in bytes.
     feed_max_frame_bytes: int = 8 * 1024 * 1024
+    #: WebSocket client library of the feed: "picows" (fast, callback-based; no
+    #: permessage-deflate) or "websockets" (the fallback). See docs/feed.md.
+    feed_ws_client: str = "picows"
 
     # --- book -----------------------------------------------------------------------------
     book_metrics_port: int = 9102
@@ -196,6 +201,10 @@ def _validate(settings: Settings) -> None:
     if settings.executor_mode not in EXECUTOR_MODES:
         raise ConfigError(
             f"TICKWIRE_EXECUTOR_MODE={settings.executor_mode!r}: choose one of {', '.join(EXECUTOR_MODES)}"
+        )
+    if settings.feed_ws_client not in FEED_WS_CLIENTS:
+        raise ConfigError(
+            f"TICKWIRE_FEED_WS_CLIENT={settings.feed_ws_client!r}: choose one of {', '.join(FEED_WS_CLIENTS)}"
         )
     if settings.log_format not in ("auto", "json", "console"):
         raise ConfigError("TICKWIRE_LOG_FORMAT must be auto, json or console")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib
 from typing import Any
 
 import zmq
@@ -20,14 +21,37 @@ from services.common.errors import ConfigError
 from services.common.log import get_logger
 from services.common.metrics import new_registry, serve_metrics, up_gauge
 from services.common.rpc import error_reply
+from services.feed.adapters.connection import BaseConnection
 from services.feed.adapters.control import ControlServer
 from services.feed.adapters.metrics import FeedMetrics
 from services.feed.adapters.publisher import FeedPublisher
 from services.feed.adapters.recorder import Recorder
-from services.feed.adapters.ws import Connection
 from services.feed.core.control import BadRequest, PingRequest, Resnapshot, parse_request
 from services.feed.core.plan import parse_channels, plan_connections
 from services.feed.core.session import Session, UnknownTopic
+
+#: ``feed_ws_client`` -> module and class of the transport (imported on use: a missing
+#: optional library only matters when it is chosen).
+TRANSPORTS = {
+    "picows": ("services.feed.adapters.ws_picows", "PicowsConnection"),
+    "websockets": ("services.feed.adapters.ws", "WebsocketsConnection"),
+}
+
+
+def transport_class(client: str) -> type[BaseConnection]:
+    """The connection class of ``feed_ws_client``; raise ConfigError if unknown or not installed."""
+    if client not in TRANSPORTS:
+        raise ConfigError(f"TICKWIRE_FEED_WS_CLIENT={client!r}: choose one of {', '.join(TRANSPORTS)}")
+    module, name = TRANSPORTS[client]
+    try:
+        cls: type[BaseConnection] = getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"TICKWIRE_FEED_WS_CLIENT={client!r} needs the {client} package: {exc}; "
+            "install it or set TICKWIRE_FEED_WS_CLIENT=websockets"
+        ) from None
+    return cls
+
 
 SERVICE = "feed"
 
@@ -43,6 +67,9 @@ def validate(settings: Settings) -> None:
         raise ConfigError("TICKWIRE_FEED_PING_INTERVAL and TICKWIRE_FEED_PONG_TIMEOUT must be positive")
     if settings.feed_topics_per_connection < 1:
         raise ConfigError("TICKWIRE_FEED_TOPICS_PER_CONNECTION must be at least 1")
+    if settings.feed_max_frame_bytes < 1:
+        raise ConfigError("TICKWIRE_FEED_MAX_FRAME_BYTES must be positive")
+    transport_class(settings.feed_ws_client)
 
 
 class Feed:
@@ -64,8 +91,9 @@ class Feed:
         up_gauge(self.registry, SERVICE)
         self.metrics = FeedMetrics(self.registry, lambda: self.sessions)
         self.recorder = Recorder(settings.feed_record_dir) if settings.feed_record_dir else None
-        self.connections: list[Connection] = []
-        self.by_symbol: dict[tuple[str, str], Connection] = {}
+        self.connection_class = transport_class(settings.feed_ws_client)
+        self.connections: list[BaseConnection] = []
+        self.by_symbol: dict[tuple[str, str], BaseConnection] = {}
         self.ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self.pub: FeedPublisher | None = None
         self.control: ControlServer | None = None
@@ -77,7 +105,7 @@ class Feed:
         self.control = ControlServer(self.ctx, s.feed_ctl, self.handle_control)
         for session in self.sessions:
             url = s.bybit_public_ws_url.replace("{category}", session.category)
-            conn = Connection(
+            conn = self.connection_class(
                 session,
                 url,
                 publish=self.pub.publish,
@@ -114,7 +142,7 @@ class Feed:
             "connections": [self._conn_status(c) for c in self.connections],
         }
 
-    def _conn_status(self, conn: Connection) -> dict[str, Any]:
+    def _conn_status(self, conn: BaseConnection) -> dict[str, Any]:
         return {"id": conn.conn_id, "url": conn.url, "state": conn.state, **conn.session.snapshot_state()}
 
     def states(self) -> dict[str, str]:
@@ -130,6 +158,7 @@ class Feed:
         self.log.info(
             "feed_started",
             pub=self.pub.endpoint,
+            ws_client=self.settings.feed_ws_client,
             ctl=self.settings.feed_ctl,
             connections={c.conn_id: len(c.session.routes) for c in self.connections},
         )

@@ -7,6 +7,7 @@ from tests.integration import executor_support, test_book_service, test_feed_loc
 
 sim = integration.sim
 sim_factory = integration.sim_factory
+ws_client = integration.ws_client
 exsim = executor_support.exsim
 launcher = executor_support.launcher
 stack = test_book_service.stack

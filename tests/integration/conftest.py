@@ -1,4 +1,5 @@
-"""Integration fixtures: the Bybit simulator as a real process (``sim``, ``sim_factory``)."""
+"""Integration fixtures: the Bybit simulator as a real process (``sim``, ``sim_factory``), and the
+feed's WebSocket client library (``ws_client``: every feed test using it runs on each)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,16 @@ class SimHandle:
 
     def ws_url(self, category: str) -> str:
         return self.ws_url_template.format(category=category)
+
+
+#: Values of ``feed_ws_client`` the feed's socket tests run with (the default first).
+WS_CLIENTS = ("picows", "websockets")
+
+
+@pytest.fixture(params=WS_CLIENTS)
+def ws_client(request: pytest.FixtureRequest) -> str:
+    """The feed's WebSocket transport under test (``TICKWIRE_FEED_WS_CLIENT``)."""
+    return str(request.param)
 
 
 #: Defaults for tests: a faster generator so deltas come quickly.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,8 @@ from websockets.asyncio.server import ServerConnection, serve
 
 
 class FakeBybit:
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context
         self.loop = asyncio.new_event_loop()
         self.clients: list[ServerConnection] = []
         self.requests: list[dict[str, Any]] = []
@@ -40,7 +42,7 @@ class FakeBybit:
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         self._gate = asyncio.Event()
-        async with serve(self._handler, "127.0.0.1", 0, compression=None) as server:
+        async with serve(self._handler, "127.0.0.1", 0, compression=None, ssl=self.ssl_context) as server:
             self.port = server.sockets[0].getsockname()[1]
             self._started.set()
             await self._stop.wait()
@@ -98,9 +100,18 @@ class FakeBybit:
         """Start answering subscribes (held until a test's subscriber is connected)."""
         self.loop.call_soon_threadsafe(self._gate.set)
 
+    def hold_gate(self) -> None:
+        """Hold (un)subscribe answers again until :meth:`open_gate` (returns once in effect)."""
+
+        async def clear() -> None:
+            self._gate.clear()
+
+        self.call(clear())
+
     @property
     def url_template(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v5/public/{{category}}"
+        scheme = "wss" if self.ssl_context is not None else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}/v5/public/{{category}}"
 
     def call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
@@ -135,8 +146,8 @@ class FakeBybit:
 
 
 @contextmanager
-def fake_bybit() -> Iterator[FakeBybit]:
-    server = FakeBybit()
+def fake_bybit(ssl_context: ssl.SSLContext | None = None) -> Iterator[FakeBybit]:
+    server = FakeBybit(ssl_context)
     server.start()
     try:
         yield server

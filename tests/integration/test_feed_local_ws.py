@@ -1,16 +1,20 @@
 """The feed as a real process against a tiny scripted WebSocket server (tests/integration/fake_bybit_ws.py).
 
 These pin the WebSocket shell's behaviour precisely (exact frames, exact requests); the tests
-against the full simulator are in test_feed_sim.py.
+against the full simulator are in test_feed_sim.py. Every test using ``start_feed`` runs on each
+WebSocket client library of the feed (``ws_client``: picows, websockets).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import ssl
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,7 +71,7 @@ def fake() -> Iterator[FakeBybit]:
 
 @pytest.fixture
 def start_feed(
-    spawn: Callable[..., ServiceProcess], fake: FakeBybit
+    spawn: Callable[..., ServiceProcess], fake: FakeBybit, ws_client: str
 ) -> Iterator[Callable[..., tuple[Any, ...]]]:
     buses: list[Bus] = []
 
@@ -77,6 +81,7 @@ def start_feed(
             "bybit_public_ws_url": fake.url_template, "symbols": "linear:BTCUSDT",
             "feed_pub": tcp(pub), "feed_ctl": tcp(ctl), "feed_metrics_port": metrics,
             "feed_backoff_initial": 0.05, "feed_backoff_max": 0.2, "feed_heartbeat_interval": 0.2,
+            "feed_ws_client": ws_client,
         }  # fmt: skip
         conf.update(settings)
         bus = Bus(tcp(pub))
@@ -212,6 +217,7 @@ def test_control_resnapshot_and_status(fake: FakeBybit, start_feed: Any) -> None
     fake.on_subscribe = [SNAP]
     _, bus, client, _ = start_feed()
     eventually(lambda: "subscribed" in bus.statuses(), timeout=15)
+    fake.hold_gate()  # the snapshot must not arrive between the two requests (it would serve the first)
     assert (
         client.request({"op": "resnapshot", "category": "linear", "symbol": "BTCUSDT"})["result"]
         == "requested"
@@ -220,6 +226,7 @@ def test_control_resnapshot_and_status(fake: FakeBybit, start_feed: Any) -> None
         client.request({"op": "resnapshot", "category": "linear", "symbol": "BTCUSDT"})["result"]
         == "coalesced"
     )
+    fake.open_gate()
     eventually(lambda: len([b for b in bus.of(wire.BookUpdate) if b.type == "snapshot"]) >= 2)
     assert [r["op"] for r in fake.requests if r.get("op") != "ping"][-2:] == ["unsubscribe", "subscribe"]
     bad = client.request({"op": "resnapshot", "category": "spot", "symbol": "BTCUSDT"})
@@ -297,3 +304,90 @@ def test_an_oversized_frame_is_counted_and_the_feed_reconnects(fake: FakeBybit, 
     reason = eventually(lambda: [m.reason for m in bus.of(wire.StreamStatus) if m.state == "disconnected"])
     assert reason[0] == "frame larger than 1000 bytes"
     eventually(lambda: bus.statuses()[-1] == "subscribed")
+
+
+def test_a_server_close_code_is_the_disconnect_reason(fake: FakeBybit, start_feed: Any) -> None:
+    _, bus, _, _ = start_feed()
+    eventually(lambda: "subscribed" in bus.statuses(), timeout=15)
+
+    async def close() -> None:
+        for ws in list(fake.clients):
+            await ws.close(4000, "bye")
+
+    fake.call(close())
+    reasons = eventually(lambda: [m.reason for m in bus.of(wire.StreamStatus) if m.state == "disconnected"])
+    assert reasons[0] == "closed: code 4000"
+    eventually(lambda: bus.statuses()[-1] == "subscribed" and fake.connections == 2)
+
+
+@pytest.fixture(scope="module")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (made with the openssl CLI) and its key."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not available")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_wss_verifies_the_server_certificate(
+    spawn: Callable[..., ServiceProcess], ws_client: str, tls_cert: tuple[Path, Path]
+) -> None:
+    """wss:// works with a certificate the system trusts (here via SSL_CERT_FILE), and a
+    certificate it does not trust is refused (the feed keeps retrying)."""
+    cert, key = tls_cert
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    with fake_bybit(server_ctx) as fake:
+        fake.on_subscribe = [SNAP]
+        pub, untrusted_ctl = free_port(), free_port()
+        bus = Bus(tcp(pub))
+        common = {"bybit_public_ws_url": fake.url_template, "symbols": "linear:BTCUSDT",
+                  "feed_ws_client": ws_client, "feed_heartbeat_interval": 0.2,
+                  "feed_backoff_initial": 0.05, "feed_backoff_max": 0.2}  # fmt: skip
+        try:
+            assert fake.url_template.startswith("wss://")
+            spawn("services.feed", feed_pub=tcp(pub), feed_ctl=tcp(free_port()),
+                  feed_metrics_port=free_port(), SSL_CERT_FILE=str(cert), **common)  # fmt: skip
+            eventually(lambda: bus.of(wire.Heartbeat), timeout=15, message="first heartbeat")
+            fake.open_gate()
+            eventually(lambda: bus.of(wire.BookUpdate), timeout=15)
+            fake.push(delta(11))
+            books = eventually(lambda: len(bus.of(wire.BookUpdate)) >= 2 and bus.of(wire.BookUpdate))
+            assert [b.u for b in books] == [10, 11] and "subscribed" in bus.statuses()
+            untrusted = spawn("services.feed", feed_pub=tcp(free_port()), feed_ctl=tcp(untrusted_ctl),
+                              feed_metrics_port=free_port(), **common)  # fmt: skip
+            eventually(lambda: "CERTIFICATE_VERIFY_FAILED" in untrusted.log_text(), timeout=15)
+            with JsonClient(tcp(untrusted_ctl), timeout=5) as client:
+                conn = client.request({"op": "status"})["connections"][0]
+            assert conn["state"] in ("connecting", "backoff") and untrusted.alive
+            assert fake.connections == 1  # the untrusted client never completed a handshake
+        finally:
+            bus.close()
+
+
+def test_fragmented_messages_are_reassembled_and_their_size_checked(fake: FakeBybit, start_feed: Any) -> None:
+    fake.on_subscribe = [SNAP]
+    _, bus, _, metrics = start_feed(feed_max_frame_bytes=1000)
+    eventually(lambda: bus.of(wire.BookUpdate), timeout=15)
+
+    async def fragmented(message: bytes, size: int) -> None:
+        parts = [message[i : i + size].decode() for i in range(0, len(message), size)]
+        for ws in list(fake.clients):
+            await ws.send(parts)  # an iterable: one message in several frames
+
+    fake.call(fragmented(delta(11), 40))
+    books = eventually(lambda: [b for b in bus.of(wire.BookUpdate) if b.u == 11], timeout=15)
+    assert books[0].bids == [("100.10", "3")]
+    big = b'{"topic":"tickers.BTCUSDT","type":"snapshot","ts":1,"data":{"x":"' + b"9" * 1400 + b'"}}'
+    fake.call(fragmented(big, 500))  # every frame under the limit, the message over it
+    eventually(lambda: metric(metrics, 'tickwire_feed_malformed_frames_total{kind="oversized"}') == 1)
+    reason = eventually(lambda: [m.reason for m in bus.of(wire.StreamStatus) if m.state == "disconnected"])
+    assert reason == ["frame larger than 1000 bytes"] and not bus.of(wire.Ticker)
+    eventually(lambda: bus.statuses()[-1] == "subscribed" and fake.connections == 2)

@@ -3,6 +3,7 @@
 The simulator comes from the ``sim_factory`` fixture (tests/integration/conftest.py). A SUB on the
 feed's PUB socket builds books from the bus; after each fault the book must be the one the
 simulator sent (``GET /sim/book``), compared exactly (strings) while the symbol is frozen.
+Every test runs on each WebSocket client library of the feed (``ws_client``: picows, websockets).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def assert_book_matches(sim: SimHandle, feed: Feed, category: str, symbol: str, 
 
 
 @pytest.fixture
-def start_feed(spawn: Callable[..., ServiceProcess]) -> Iterator[Callable[..., Feed]]:
+def start_feed(spawn: Callable[..., ServiceProcess], ws_client: str) -> Iterator[Callable[..., Feed]]:
     ctx = zmq.Context()
     feeds: list[Feed] = []
 
@@ -119,6 +120,7 @@ def start_feed(spawn: Callable[..., ServiceProcess]) -> Iterator[Callable[..., F
             "bybit_public_ws_url": sim.ws_url_template, "symbols": "linear:BTCUSDT,spot:BTCUSDT",
             "orderbook_depth": 50, "feed_pub": tcp(pub), "feed_ctl": tcp(ctl), "feed_metrics_port": metrics,
             "feed_backoff_initial": 0.1, "feed_backoff_max": 0.5, "feed_heartbeat_interval": 0.2,
+            "feed_ws_client": ws_client,
         }  # fmt: skip
         conf.update(settings)
         proc = spawn("services.feed", name="feed", **conf)
@@ -182,9 +184,13 @@ def test_bus_book_equals_sim_book_through_faults(
     # 4. resnapshot through the control endpoint, coalesced when repeated at once
     before = feed.snapshots("linear", "BTCUSDT")
     assert feed.resnapshot("linear", "BTCUSDT")["result"] == "requested"
-    assert feed.resnapshot("linear", "BTCUSDT")["result"] == "coalesced"
+    # "coalesced" unless the fresh snapshot already arrived in between (the simulator answers at
+    # once; the pinned case with a held answer is in test_feed_local_ws.py)
+    second = feed.resnapshot("linear", "BTCUSDT")["result"]
+    assert second in ("coalesced", "requested")
     eventually(lambda: feed.snapshots("linear", "BTCUSDT") > before)
-    assert feed.metric('tickwire_feed_resubscribes_total{reason="control"}') == 3  # 2 at the start + 1
+    asked = 3 + (second == "requested")  # 2 at the start + 1 (+ 1)
+    eventually(lambda: feed.metric('tickwire_feed_resubscribes_total{reason="control"}') == asked)
     assert feed.resnapshot("linear", "NOPEUSDT")["error"]["code"] == "unknown_symbol"
     assert_book_matches(sim, feed, "linear", "BTCUSDT")
     assert feed.proc.alive
@@ -227,11 +233,15 @@ def test_spot_batches_and_snapshot_before_ack(sim_factory: Callable[..., SimHand
     assert feed.metric("tickwire_feed_subscribe_errors_total") == 0
     # the snapshot of a resubscription comes before its ack: published, then "subscribed"
     assert feed.resnapshot("spot", "SYM3USDT")["result"] == "requested"
-    eventually(lambda: feed.statuses("spot", "SYM3USDT")[-1:] == ["subscribed"])
+    # (the last status is already "subscribed" from the start: wait for the resubscription's own)
+    sym3 = lambda: feed.statuses("spot", "SYM3USDT")  # noqa: E731
+    eventually(lambda: (s := sym3())[-1:] == ["subscribed"] and "resubscribing" in s)
     order = [type(m).__name__ + ":" + getattr(m, "type", getattr(m, "state", ""))
              for t, m in feed.poll() if t.endswith("spot.SYM3USDT")]  # fmt: skip
     i = order.index("StreamStatus:resubscribing")
-    assert order[i + 1 : i + 3] == ["BookUpdate:snapshot", "StreamStatus:subscribed"]
+    # (deltas already on the wire before the unsubscribe reached the simulator may come in between)
+    after = [kind for kind in order[i + 1 :] if kind != "BookUpdate:delta"]
+    assert after[:2] == ["BookUpdate:snapshot", "StreamStatus:subscribed"]
     assert_book_matches(sim, feed, "spot", "SYM3USDT")
 
 
