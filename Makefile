@@ -27,16 +27,16 @@ test-fast: install ## run the tests that need no Docker engine
 	$(PY) -m pytest -m "not docker" $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy
-	$(VENV)/bin/ruff check services tests scripts
-	$(VENV)/bin/ruff format --check services tests scripts
+	$(VENV)/bin/ruff check services tests scripts chaos bench
+	$(VENV)/bin/ruff format --check services tests scripts chaos bench
 	$(VENV)/bin/mypy services
 
 typecheck: install ## mypy (strict) on services/
 	$(VENV)/bin/mypy services
 
 fmt: install ## format and autofix
-	$(VENV)/bin/ruff format services tests scripts
-	$(VENV)/bin/ruff check --fix services tests scripts
+	$(VENV)/bin/ruff format services tests scripts chaos bench
+	$(VENV)/bin/ruff check --fix services tests scripts chaos bench
 
 docs: install ## regenerate docs/configuration.md from the settings
 	$(PY) scripts/gen_config_doc.py
