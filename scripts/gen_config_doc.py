@@ -17,7 +17,8 @@ HEADER = """# Configuration
 
 Every service reads the same settings. Each setting `x` comes from, in rising precedence:
 its default, the TOML file named by `TICKWIRE_CONFIG` (top-level key `x`), and the environment
-variable `TICKWIRE_X`. Unknown keys and unknown `TICKWIRE_*` variables are refused at start, as are
+variable `TICKWIRE_X`. Unknown keys and unknown `TICKWIRE_*` variables (other than the test suite's
+`TICKWIRE_TEST_*`) are refused at start, as are
 values of the wrong type and depths Bybit does not offer. `tickwire config` prints the effective
 settings.
 

@@ -7,7 +7,8 @@ fields it needs. Sources, lowest precedence first:
 2. the TOML file named by ``TICKWIRE_CONFIG`` (top-level keys are field names),
 3. environment variables ``TICKWIRE_<FIELD NAME IN UPPER CASE>``.
 
-Unknown keys in the file and unknown ``TICKWIRE_*`` variables are rejected with a
+Unknown keys in the file and unknown ``TICKWIRE_*`` variables (except the test suite's own
+``TICKWIRE_TEST_*``) are rejected with a
 :class:`ConfigError` naming them, so a typo never silently falls back to a default.
 Secrets (API keys) are not settings: they are read by :func:`load_secret` from the
 environment or from a file, and wrapped in :class:`Secret`, whose ``repr`` is masked.
@@ -27,6 +28,8 @@ import msgspec
 from services.common.errors import ConfigError
 
 ENV_PREFIX = "TICKWIRE_"
+#: Variables reserved for the test suite (e.g. TICKWIRE_TEST_TIMEOUT_FACTOR); never settings.
+TEST_PREFIX = "TICKWIRE_TEST_"
 CATEGORIES = ("spot", "linear", "inverse")
 #: Order-book depths Bybit v5 serves on spot, linear and inverse streams.
 ORDERBOOK_DEPTHS = (1, 50, 200, 1000)
@@ -242,7 +245,7 @@ def load_settings(
         merged.update(data)
     unknown_env = []
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name == "TICKWIRE_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name == "TICKWIRE_CONFIG" or name.startswith(TEST_PREFIX):
             continue
         key = name[len(ENV_PREFIX) :].lower()
         if key not in known:

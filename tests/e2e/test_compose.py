@@ -1,7 +1,7 @@
 """End to end in Docker: `make up` with bybit_sim, then the host talks to the stack as a user would.
 
 Needs a Docker engine and compose (deploy/ci-docker.sh sets one up). Skipped without one,
-except when TICKWIRE_REQUIRE_DOCKER=1 (CI), where a missing engine FAILS the test.
+except when TICKWIRE_TEST_REQUIRE_DOCKER=1 (CI), where a missing engine FAILS the test.
 The same checks run against local processes in tests/e2e/test_demo.py.
 """
 
@@ -90,8 +90,8 @@ def stack(tmp_path: Path) -> Iterator[dict[str, str]]:
     """A running compose stack on free 127.0.0.1 ports; always torn down with volumes."""
     problem = docker_problem()
     if problem:
-        if os.environ.get("TICKWIRE_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"TICKWIRE_REQUIRE_DOCKER=1 but {problem}")
+        if os.environ.get("TICKWIRE_TEST_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"TICKWIRE_TEST_REQUIRE_DOCKER=1 but {problem}")
         pytest.skip(problem)
     project = f"twe2e{os.getpid()}"
     ports = {var: str(free_port()) for var in PORT_VARS}

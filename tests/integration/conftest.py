@@ -4,7 +4,7 @@ feed's WebSocket client library (``ws_client``: every feed test using it runs on
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ class SimHandle:
     metrics_url: str
     control: SimControl
     proc: ServiceProcess
-    settings: dict[str, Any]
+    settings: dict[str, Any] = field(repr=False)  # may hold test API secrets
 
     def ws_url(self, category: str) -> str:
         return self.ws_url_template.format(category=category)

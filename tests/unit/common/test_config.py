@@ -91,3 +91,7 @@ def test_every_setting_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[3] / "docs" / "configuration.md").read_text()
     missing = [name for name in field_names() if f"TICKWIRE_{name.upper()}" not in doc]
     assert missing == []
+
+
+def test_test_suite_variables_are_not_settings() -> None:
+    assert load_settings({"TICKWIRE_TEST_TIMEOUT_FACTOR": "3"}) == Settings()

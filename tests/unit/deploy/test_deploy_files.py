@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.e2e.promcheck import DASHBOARDS, DEPLOY, RULES, alert_quantity, dashboard_queries, parse_rules
 
@@ -119,3 +120,27 @@ def test_compose_file_is_valid_for_docker_compose(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_tickwire_containers_are_hardened(tmp_path: Path) -> None:
+    """Every tickwire container: non-root image user, read-only root, no capabilities, 127.0.0.1 ports."""
+    out = subprocess.run(
+        [tool("docker-compose"), "--env-file", str(DEPLOY / "example.env"), "-f", str(COMPOSE), "config"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    config = yaml.safe_load(out.stdout)
+    ours = {name: svc for name, svc in config["services"].items() if "tickwire" in str(svc.get("image", ""))}
+    assert {"feed", "book", "executor", "monitor"} <= set(ours)
+    for name, svc in ours.items():
+        assert svc.get("read_only") is True, name
+        assert svc.get("cap_drop") == ["ALL"], name
+        assert "no-new-privileges:true" in svc.get("security_opt", []), name
+        assert "user" not in svc, f"{name} must run as the image's non-root user"
+    for name, svc in config["services"].items():
+        for port in svc.get("ports", []):
+            host_ip = port.get("host_ip") if isinstance(port, dict) else str(port).split(":")[0]
+            assert host_ip == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+    assert "USER tickwire" in (DEPLOY / "Dockerfile").read_text()
