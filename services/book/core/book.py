@@ -1,17 +1,19 @@
 """A pure L2 order book with Bybit's update rules and its invariants.
 
-Levels are kept keyed by a float of the price string (bids negated, so on both sides the
-smallest key is the best level) and map to the **original** ``(price, size)`` tuple received,
-so every value returned is exactly the string Bybit sent. Floats are only sort keys: distinct
-decimal prices of up to 15 significant digits map to distinct floats in the same order, so
-comparisons (including the crossed check) are exact.
+Each side maps the **original** price string to the **original** size string, so every value
+returned is exactly what Bybit sent, and an update of a live price (most level changes) costs a
+string-keyed dict probe and store plus the size check, with no price parse. A second dict per
+side maps a sort key (a float of the price, negated for bids so that on both sides the smallest
+key is the best level) to the price string; it is touched only when a price appears or goes, and
+folds two spellings of one price ("1.0", "1.00") into one level, the last one received. Floats
+are only sort keys: distinct decimal prices of up to 15 significant digits map to distinct floats
+in the same order, so comparisons (including the crossed check) are exact.
 
-Costs, per level change: a dict set or pop, plus a ``heappush`` when a price is new. The best
-level of each side is tracked with a min-heap of keys with lazy deletion (stale keys are
+The best level of each side is tracked with a min-heap of keys with lazy deletion (stale keys are
 dropped when they reach the top; the heap is rebuilt when it holds twice as many keys as the
-side), so the best bid/ask and the crossed check are O(1) amortised after every message.
-Sorted views (``top_bids``/``top_asks``) are computed on read by sorting the keys (about
-6 us for 1000 floats) and cached until the next change.
+side), so the best bid/ask and the crossed check are O(1) amortised after every message. Sorted
+views (``top_bids``/``top_asks``) are computed on read by sorting the keys (about 6 us for 1000
+floats) and cached until the next change.
 """
 
 from __future__ import annotations
@@ -39,14 +41,83 @@ class BookInvariantError(Exception):
         self.code = code
 
 
-def _best(heap: list[float], side: dict[float, Level]) -> float | None:
-    """The smallest live key of ``side``, dropping stale heap entries on the way."""
+def _best(heap: list[float], keys: dict[float, str]) -> float | None:
+    """The smallest live key of a side, dropping stale heap entries on the way."""
     while heap:
         k = heap[0]
-        if k in side:
+        if k in keys:
             return k
         heappop(heap)
     return None
+
+
+def _load_side(levels: Iterable[Level], bid: bool) -> tuple[dict[str, str], dict[float, str]]:
+    """A snapshot side as (price -> size, sort key -> price), strings as received; zero sizes skipped."""
+    d: dict[str, str] = {}
+    keys: dict[float, str] = {}
+    name = "bid" if bid else "ask"
+    for p, q in levels:
+        fq = float(q)
+        if 0.0 < fq < INF:
+            fp = float(p)
+            if not 0.0 < fp < INF:
+                raise BookInvariantError(BAD_PRICE, f"bad {name} price {p!r}")
+            k = -fp if bid else fp
+            old = keys.get(k)
+            if old is not None:  # the same price again (maybe spelt otherwise): the last one wins
+                del d[old]
+            keys[k] = p
+            d[p] = q
+        elif fq != 0.0:
+            raise BookInvariantError(BAD_SIZE, f"bad {name} size {q!r}")
+    return d, keys
+
+
+def _delete(d: dict[str, str], keys: dict[float, str], p: str, bid: bool) -> None:
+    """Remove the level at price ``p`` (any spelling of it); absent: no-op."""
+    fp = float(p)
+    k = -fp if bid else fp
+    if d.pop(p, None) is not None:
+        del keys[k]
+        return
+    old = keys.pop(k, None)  # another spelling of a live price ("1.0" vs "1.00")
+    if old is not None:
+        del d[old]
+
+
+def _apply_side(
+    d: dict[str, str], keys: dict[float, str], heap: list[float], levels: Sequence[Level], bid: bool
+) -> None:
+    """Apply one side of a delta. Hot path: an update of a live price is one string-keyed dict
+    probe and store plus the size check (no price parse); new prices and deletes parse the price."""
+    inf = INF
+    flt = float
+    for p, q in levels:
+        if q == "0":
+            _delete(d, keys, p, bid)
+            continue
+        fq = flt(q)
+        if 0.0 < fq < inf:
+            if p in d:
+                d[p] = q
+                continue
+            fp = flt(p)
+            if not 0.0 < fp < inf:
+                raise BookInvariantError(BAD_PRICE, f"bad {'bid' if bid else 'ask'} price {p!r}")
+            k = -fp if bid else fp
+            old = keys.get(k)
+            if old is None:
+                heappush(heap, k)
+            else:  # another spelling of a live price: replace it
+                del d[old]
+            keys[k] = p
+            d[p] = q
+        elif fq == 0.0:
+            _delete(d, keys, p, bid)
+        else:
+            if p not in d:
+                flt(p)  # an unparsable price is reported before a bad size, as before
+            raise BookInvariantError(BAD_SIZE, f"bad {'bid' if bid else 'ask'} size {q!r}")
 
 
 class L2Book:
@@ -57,15 +128,30 @@ class L2Book:
     in an undefined state: the caller must :meth:`clear` it and resync).
     """
 
-    __slots__ = ("_aheap", "_bheap", "_sorted", "_views", "asks", "bids", "depth", "version")
+    __slots__ = (
+        "_aheap",
+        "_akeys",
+        "_bheap",
+        "_bkeys",
+        "_sorted",
+        "_views",
+        "asks",
+        "bids",
+        "depth",
+        "version",
+    )
 
     def __init__(self, depth: int = 0) -> None:
         #: Maximum levels per side (the topic depth); 0 = unlimited.
         self.depth = depth
-        #: key = -float(price) -> (price, size)
-        self.bids: dict[float, Level] = {}
-        #: key = float(price) -> (price, size)
-        self.asks: dict[float, Level] = {}
+        #: price string -> size string, both as received
+        self.bids: dict[str, str] = {}
+        #: price string -> size string, both as received
+        self.asks: dict[str, str] = {}
+        #: sort key (-float(price)) -> price string of the live bid at that price
+        self._bkeys: dict[float, str] = {}
+        #: sort key (float(price)) -> price string of the live ask at that price
+        self._akeys: dict[float, str] = {}
         self._bheap: list[float] = []
         self._aheap: list[float] = []
         #: Incremented on every change; cached views are valid for one version.
@@ -77,6 +163,8 @@ class L2Book:
     def clear(self) -> None:
         self.bids = {}
         self.asks = {}
+        self._bkeys = {}
+        self._akeys = {}
         self._bheap = []
         self._aheap = []
         self._changed()
@@ -92,35 +180,17 @@ class L2Book:
         """Replace the whole book. Zero sizes are skipped. Returns levels loaded."""
         if depth is not None:
             self.depth = depth
-        bd: dict[float, Level] = {}
-        ad: dict[float, Level] = {}
         try:
-            for lvl in bids:
-                p, q = lvl
-                fq = float(q)
-                if 0.0 < fq < INF:
-                    k = -float(p)
-                    if not -INF < k < 0.0:
-                        raise BookInvariantError(BAD_PRICE, f"bad bid price {p!r}")
-                    bd[k] = lvl
-                elif fq != 0.0:
-                    raise BookInvariantError(BAD_SIZE, f"bad bid size {q!r}")
-            for lvl in asks:
-                p, q = lvl
-                fq = float(q)
-                if 0.0 < fq < INF:
-                    k = float(p)
-                    if not 0.0 < k < INF:
-                        raise BookInvariantError(BAD_PRICE, f"bad ask price {p!r}")
-                    ad[k] = lvl
-                elif fq != 0.0:
-                    raise BookInvariantError(BAD_SIZE, f"bad ask size {q!r}")
+            bd, bk = _load_side(bids, True)
+            ad, ak = _load_side(asks, False)
         except (ValueError, TypeError):
             raise BookInvariantError(BAD_LEVEL, "unparsable level in snapshot") from None
         self.bids = bd
         self.asks = ad
-        self._bheap = bh = list(bd)
-        self._aheap = ah = list(ad)
+        self._bkeys = bk
+        self._akeys = ak
+        self._bheap = bh = list(bk)
+        self._aheap = ah = list(ak)
         heapify(bh)
         heapify(ah)
         self._changed()
@@ -129,55 +199,22 @@ class L2Book:
 
     def apply_delta(self, bids: Sequence[Level], asks: Sequence[Level]) -> int:
         """Apply absolute sizes; ``"0"`` deletes (absent level: no-op). Returns levels changed."""
-        inf = INF
-        flt = float
-        push = heappush
         try:
             if bids:
                 d = self.bids
+                keys = self._bkeys
                 heap = self._bheap
-                for lvl in bids:
-                    p, q = lvl
-                    k = -flt(p)
-                    if q == "0":
-                        d.pop(k, None)
-                        continue
-                    fq = flt(q)
-                    if 0.0 < fq < inf:
-                        if k not in d:  # a new price
-                            if not -inf < k < 0.0:
-                                raise BookInvariantError(BAD_PRICE, f"bad bid price {p!r}")
-                            push(heap, k)
-                        d[k] = lvl
-                    elif fq == 0.0:
-                        d.pop(k, None)
-                    else:
-                        raise BookInvariantError(BAD_SIZE, f"bad bid size {q!r}")
+                _apply_side(d, keys, heap, bids, True)
                 if len(heap) > 2 * len(d) + 64:
-                    self._bheap = heap = list(d)
+                    self._bheap = heap = list(keys)
                     heapify(heap)
             if asks:
                 d = self.asks
+                keys = self._akeys
                 heap = self._aheap
-                for lvl in asks:
-                    p, q = lvl
-                    k = flt(p)
-                    if q == "0":
-                        d.pop(k, None)
-                        continue
-                    fq = flt(q)
-                    if 0.0 < fq < inf:
-                        if k not in d:  # a new price
-                            if not 0.0 < k < inf:
-                                raise BookInvariantError(BAD_PRICE, f"bad ask price {p!r}")
-                            push(heap, k)
-                        d[k] = lvl
-                    elif fq == 0.0:
-                        d.pop(k, None)
-                    else:
-                        raise BookInvariantError(BAD_SIZE, f"bad ask size {q!r}")
+                _apply_side(d, keys, heap, asks, False)
                 if len(heap) > 2 * len(d) + 64:
-                    self._aheap = heap = list(d)
+                    self._aheap = heap = list(keys)
                     heapify(heap)
         except (ValueError, TypeError):
             raise BookInvariantError(BAD_LEVEL, "unparsable level in delta") from None
@@ -194,32 +231,40 @@ class L2Book:
         bids = self.bids
         asks = self.asks
         if bids and asks:
-            bk = _best(self._bheap, bids)
-            ak = _best(self._aheap, asks)
+            bk = _best(self._bheap, self._bkeys)
+            ak = _best(self._aheap, self._akeys)
             if bk is not None and ak is not None and -bk >= ak:
-                raise BookInvariantError(CROSSED, f"crossed: bid {bids[bk][0]} >= ask {asks[ak][0]}")
+                raise BookInvariantError(CROSSED, f"crossed: bid {self._bkeys[bk]} >= ask {self._akeys[ak]}")
         depth = self.depth
         if depth and (len(bids) > depth or len(asks) > depth):
             raise BookInvariantError(TOO_DEEP, f"more than {depth} levels on a side")
 
     # ------------------------------------------------------------------ reads
     def best_bid(self) -> Level | None:
-        k = _best(self._bheap, self.bids)
-        return None if k is None else self.bids[k]
+        keys = self._bkeys
+        k = _best(self._bheap, keys)
+        if k is None:
+            return None
+        p = keys[k]
+        return (p, self.bids[p])
 
     def best_ask(self) -> Level | None:
-        k = _best(self._aheap, self.asks)
-        return None if k is None else self.asks[k]
+        keys = self._akeys
+        k = _best(self._aheap, keys)
+        if k is None:
+            return None
+        p = keys[k]
+        return (p, self.asks[p])
 
     def top_bids(self, n: int | None = None) -> list[Level]:
         """Bids best first (highest price first), at most ``n`` (None = all). Cached until a change."""
-        return self._view(0, self.bids, n)
+        return self._view(0, self.bids, self._bkeys, n)
 
     def top_asks(self, n: int | None = None) -> list[Level]:
         """Asks best first (lowest price first), at most ``n`` (None = all). Cached until a change."""
-        return self._view(1, self.asks, n)
+        return self._view(1, self.asks, self._akeys, n)
 
-    def _view(self, side: int, d: dict[float, Level], n: int | None) -> list[Level]:
+    def _view(self, side: int, d: dict[str, str], kd: dict[float, str], n: int | None) -> list[Level]:
         if n is None or n > len(d):
             n = len(d)
         cache_key = (side, n)
@@ -231,8 +276,8 @@ class L2Book:
             else:
                 keys = self._sorted.get(side)
                 if keys is None:
-                    keys = self._sorted[side] = sorted(d)
-                view = [d[k] for k in keys[:n]]
+                    keys = self._sorted[side] = sorted(kd)
+                view = [(p, d[p]) for p in map(kd.__getitem__, keys[:n])]
             self._views[cache_key] = view
         return view
 
