@@ -2,7 +2,8 @@
 query ROUTER socket, plus timers. No asyncio.
 
 Each loop turn answers up to :data:`QUERY_BATCH` queries and applies up to :data:`BUS_BATCH`
-bus messages, alternating until both are drained, so neither starves the other. Every
+bus messages, alternating until both are drained, so neither starves the other: after each
+batch the other socket is checked again, so what arrived on it meanwhile is handled next. Every
 :data:`TICK` seconds it checks staleness, asks the feed for due snapshots, logs resync events
 and flushes metrics. Resnapshot requests run in a worker thread (:mod:`.adapters.feed_control`);
 Prometheus is served from its own thread.
@@ -31,10 +32,16 @@ from services.common.security import CurveConfig
 from services.common.wire import BookUpdate, Heartbeat, StreamStatus
 
 QUERY_BATCH = 64
+#: ``gc.set_threshold`` for the book process (set by ``__main__``): gen0 collects after 50,000
+#: net allocations instead of 700, so a batch's decoded messages die before being scanned.
+GC_THRESHOLD = (50_000, 50, 1000)
 BUS_BATCH = 256
 TICK = 0.1
 HEARTBEAT_EVERY = 1.0
 FEED_SERVICE = "feed"
+
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 
 log = get_logger("book")
 
@@ -227,10 +234,14 @@ class BookService:
                 b_ready = bus_sock in ready
                 # Alternate bounded batches until both are drained: neither side starves.
                 while q_ready or b_ready:
+                    # Whatever arrived on one socket while the other's batch was handled is
+                    # taken next (one EVENTS check, ~1.7 us), not after the other's backlog.
                     if q_ready:
                         q_ready = self.queries.serve(QUERY_BATCH) == QUERY_BATCH
+                        b_ready = b_ready or bool(int(bus_sock.getsockopt(_EVENTS)) & _POLLIN)
                     if b_ready:
                         b_ready = self.ingest(BUS_BATCH) == BUS_BATCH
+                        q_ready = q_ready or bool(int(query_sock.getsockopt(_EVENTS)) & _POLLIN)
                     if time.monotonic() >= next_tick:
                         break
         finally:

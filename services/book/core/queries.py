@@ -135,15 +135,18 @@ def op_top(req: dict[str, Any], registry: BookRegistry, now: float) -> dict[str,
     reply["ask"] = ask[0] if ask else None
     reply["ask_size"] = ask[1] if ask else None
     if bid and ask:
-        version = sb.book.version
+        # mid and spread depend only on the two best prices, which change less often than the
+        # book: cache them by those (exact) strings.
+        bp = bid[0]
+        ap = ask[0]
         cached = sb.top_cache
-        if cached is None or cached[0] != version:
-            b = Decimal(bid[0])
-            a = Decimal(ask[0])
+        if cached is None or cached[0] != bp or cached[1] != ap:
+            b = Decimal(bp)
+            a = Decimal(ap)
             mid = strip_zeros(_EXACT.divide(_EXACT.add(a, b), 2))
-            cached = sb.top_cache = (version, mid, strip_zeros(_EXACT.subtract(a, b)))
-        reply["mid"] = cached[1]
-        reply["spread"] = cached[2]
+            cached = sb.top_cache = (bp, ap, mid, strip_zeros(_EXACT.subtract(a, b)))
+        reply["mid"] = cached[2]
+        reply["spread"] = cached[3]
     else:
         reply["mid"] = None
         reply["spread"] = None

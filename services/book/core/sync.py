@@ -91,8 +91,8 @@ class SyncedBook:
         self.u = 0
         #: The last message applied (its seq/ts/cts/recv_ns are reported).
         self.last: BookUpdate | None = None
-        #: ``(book version, mid, spread)`` of the last ``top`` query (see core.queries).
-        self.top_cache: tuple[int, str, str] | None = None
+        #: ``(bid price, ask price, mid, spread)`` of the last ``top`` query (see core.queries).
+        self.top_cache: tuple[str, str, str, str] | None = None
 
     @property
     def seq(self) -> int:
