@@ -3,6 +3,7 @@ feed's WebSocket client library (``ws_client``: every feed test using it runs on
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,10 @@ import pytest
 
 from services.bybit_sim.control import SimControl
 from tests.helpers import FACTOR, ServiceProcess, free_port
+
+
+class PortTaken(Exception):
+    """The simulator could not bind a port that was free a moment before."""
 
 
 @dataclass
@@ -50,6 +55,16 @@ def sim_factory(spawn: Callable[..., ServiceProcess]) -> Iterator[Callable[..., 
     handles: list[SimHandle] = []
 
     def start(**settings: Any) -> SimHandle:
+        # A port found free can be taken by another process before the sim binds it: try again
+        # on fresh ports when that is what happened.
+        for _ in range(3):
+            try:
+                return _start(**settings)
+            except PortTaken:
+                continue
+        return _start(**settings)
+
+    def _start(**settings: Any) -> SimHandle:
         ws_port, http_port, metrics_port = free_port(), free_port(), free_port()
         merged = {**SIM_TEST_DEFAULTS, **settings}
         proc = spawn(
@@ -63,8 +78,21 @@ def sim_factory(spawn: Callable[..., ServiceProcess]) -> Iterator[Callable[..., 
         http_url = f"http://127.0.0.1:{http_port}"
         control = SimControl(http_url)
         try:
-            control.wait_ready(timeout=20 * FACTOR)
+            deadline = time.monotonic() + 20 * FACTOR
+            while proc.alive:
+                try:
+                    control.wait_ready(timeout=0.5)
+                    break
+                except TimeoutError:
+                    if time.monotonic() > deadline:
+                        raise
+            else:
+                raise TimeoutError("simulator exited")
         except TimeoutError:
+            if "address already in use" in proc.log_text().lower():
+                proc.stop()
+                control.close()
+                raise PortTaken from None
             raise AssertionError(f"simulator did not start:\n{proc.log_text()[-3000:]}") from None
         handle = SimHandle(
             ws_url_template=f"ws://127.0.0.1:{ws_port}/v5/public/{{category}}",
