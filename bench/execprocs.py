@@ -3,7 +3,8 @@
 * ``proxy``   a TCP proxy in front of bybit_sim's HTTP port that stamps when each request's first
   byte arrives (``perf_counter_ns``) and when its response's first byte comes back, and reads
   the request's ``orderLinkId`` values - "request on the wire" is measured outside the executor.
-* ``intents`` PUSHes ``create`` intents (resting limit orders) at a paced rate, stamping each send.
+* ``intents`` PUSHes ``create`` intents (limit buys far below the market) at a paced rate, stamping
+  each send; ``--tif IOC`` makes the exchange cancel each one at once, so none accumulate.
 * ``null``    the baseline executor (R5): PULL an intent, write a fixed HTTP request carrying its
   ``orderLinkId`` through the proxy, wait for the reply - the PUSH hop and socket costs only.
 
@@ -153,7 +154,7 @@ def intents(args: argparse.Namespace) -> None:
                         "orderType": "Limit",
                         "qty": "0.010",
                         "price": f"{20000 + (i % 100) / 10:.1f}",
-                        "timeInForce": "GTC",
+                        "timeInForce": args.tif,
                         "orderLinkId": link,
                     }
                 ).encode(),
@@ -216,6 +217,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=1000.0)
     ap.add_argument("--prefix", default="bn")
     ap.add_argument("--symbol", default="BTCUSDT")
+    ap.add_argument("--tif", default="GTC", help="timeInForce of the creates (IOC: none stays open)")
     args = ap.parse_args()
     {"proxy": proxy, "intents": intents, "null": null_executor}[args.role](args)
 

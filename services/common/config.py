@@ -156,6 +156,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sim_api_keys: str = "sim-key:sim-secret,sim-key-2:sim-secret-2"
     #: Starting wallet of every simulated account, ``COIN:amount`` comma-separated.
     sim_wallet: str = "USDT:100000,USDC:100000,BTC:2,ETH:20"
+    #: Factor on Bybit's per-UID order limits (and the ``X-Bapi-Limit*`` headers) the simulator
+    #: enforces: 1 = Bybit's real limits; 100 lets benchmarks send 1,000 orders/s. Must be > 0.
+    sim_rate_limit_scale: float = 1.0
 
     # --- security -------------------------------------------------------------------------
     #: CURVE secret key file of the book query / executor order servers (``tickwire keys

@@ -87,7 +87,10 @@ class TradingState:
         self.engine = Engine(self.market.instruments, balances, seed=getattr(settings, "sim_seed", 7))
         for key in self.market.instruments:
             self.engine.books[key] = self.market.book(*key)
-        self.limiter = RateLimiter()
+        scale = float(getattr(settings, "sim_rate_limit_scale", 1.0))
+        if not scale > 0:
+            raise ConfigError(f"TICKWIRE_SIM_RATE_LIMIT_SCALE must be > 0, got {scale}")
+        self.limiter = RateLimiter(scale)
         registry = getattr(ctx, "registry", None)
         if not isinstance(registry, CollectorRegistry):
             registry = new_registry()

@@ -59,3 +59,14 @@ def test_batch_grants_first_k_units() -> None:
     third = rl.acquire(1, "/v5/order/create-batch", "linear", 1002, units=1)
     assert (first.granted, second.granted, third.granted) == (7, 3, 0)
     assert second.remaining == 0
+
+
+def test_scale_raises_limits_and_headers() -> None:
+    """``sim_rate_limit_scale``: the window and the X-Bapi-Limit header scale together."""
+    rl = RateLimiter(100.0)
+    grants = [rl.acquire(1, CREATE, "linear", 1000) for _ in range(1001)]
+
+    assert [g.granted for g in grants] == [1] * 1000 + [0]
+    assert grants[0].headers()["X-Bapi-Limit"] == "1000"
+    assert grants[0].remaining == 999
+    assert RateLimiter(0.01).acquire(1, CREATE, "linear", 0).limit == 1  # never below one
