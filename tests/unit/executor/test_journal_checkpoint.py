@@ -1,0 +1,36 @@
+"""The journal's WAL checkpoints run off the writer's commits (adapters/journal.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.executor.adapters.journal import Journal
+from tests.helpers import eventually
+
+
+def test_commits_do_not_checkpoint_and_background_thread_does(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = Journal(str(path))
+    try:
+        assert j.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        assert j.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL kept
+        base = path.stat().st_size
+        for i in range(300):
+            with j.tx():
+                iid = j.add_intent("create", "linear", "BTCUSDT", f"l{i}", b"{}" * 200, "pending")
+                j.add_order(f"l{i}", iid, "linear", "BTCUSDT", "Buy", "0.01", "20000", "pending")
+        # the rows reach the main database file through the background checkpoint
+        eventually(lambda: path.stat().st_size > base + 100_000, timeout=10)
+        assert len(j.orders()) == 300
+    finally:
+        j.close()
+    assert j._checkpointer is not None and not j._checkpointer.is_alive()
+    reopened = Journal(str(path))
+    assert len(reopened.orders()) == 300
+    reopened.close()
+
+
+def test_memory_journal_has_no_checkpointer() -> None:
+    j = Journal(":memory:")
+    assert j._checkpointer is None
+    j.close()
