@@ -6,19 +6,15 @@ import gc
 import sys
 
 from services.book.service import GC_THRESHOLD, BookService
-from services.common.config import load_settings
 from services.common.errors import ConfigError
-from services.common.log import configure_logging, get_logger
-from services.common.runtime import stop_event_on_signals
+from services.common.log import get_logger
+from services.common.runtime import boot, stop_event_on_signals
 
 
 def main() -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"book: {exc}", file=sys.stderr)
+    settings = boot("book")
+    if settings is None:
         return 2
-    configure_logging("book", settings.log_level, settings.log_format)
     stop = stop_event_on_signals()
     try:
         service = BookService(settings)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 
-from services.common.log import get_logger
+from services.common.config import Settings, load_settings
+from services.common.errors import ConfigError
+from services.common.log import configure_logging, get_logger
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -54,6 +57,21 @@ async def _supervise(main: Callable[[asyncio.Event], Awaitable[None]], grace: fl
             loop.remove_signal_handler(sig)
     log.info("stopped")
     return 0
+
+
+def boot(service: str) -> Settings | None:
+    """Load the settings and configure logging for ``service`` (the start of every ``__main__``).
+
+    On a configuration error print one line, ``<service>: configuration error: ...``, on stderr
+    and return None: the caller exits with status 2.
+    """
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"{service}: configuration error: {exc.message}", file=sys.stderr)
+        return None
+    configure_logging(service, settings.log_level, settings.log_format)
+    return settings
 
 
 def _log_quietly(event: str, **fields: object) -> None:

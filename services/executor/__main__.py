@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import tomllib
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
@@ -11,10 +10,10 @@ from typing import Any
 
 import structlog
 
-from services.common.config import Secret, Settings, load_secret, load_settings
+from services.common.config import Secret, Settings, load_secret
 from services.common.errors import ConfigError
-from services.common.log import configure_logging, get_logger
-from services.common.runtime import stop_event_on_signals
+from services.common.log import get_logger
+from services.common.runtime import boot, stop_event_on_signals
 from services.executor.core.modes import Endpoints, resolve_endpoints
 
 URL_FIELDS = ("bybit_rest_url", "bybit_private_ws_url")
@@ -73,12 +72,9 @@ def install_log_scrubber(scrub: Callable[[str], str]) -> None:
 
 
 def main() -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"executor: {exc}", file=sys.stderr)
+    settings = boot("executor")
+    if settings is None:
         return 2
-    configure_logging("executor", settings.log_level, settings.log_format)
     log = get_logger("executor")
     try:
         endpoints, key, secret = prepare(settings)

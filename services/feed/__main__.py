@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import sys
 
-from services.common.config import load_settings
 from services.common.errors import ConfigError
-from services.common.log import configure_logging
-from services.common.runtime import run
+from services.common.runtime import boot, run
 from services.feed import service
 
 
 def main() -> int:
+    settings = boot(service.SERVICE)
+    if settings is None:
+        return 2
     try:
-        settings = load_settings()
         service.validate(settings)
     except ConfigError as exc:
-        print(f"feed: configuration error: {exc.message}", file=sys.stderr)
+        print(f"{service.SERVICE}: configuration error: {exc.message}", file=sys.stderr)
         return 2
-    configure_logging(service.SERVICE, settings.log_level, settings.log_format)
     return run(lambda stop: service.main(stop, settings), grace=settings.shutdown_grace)
 
 
