@@ -143,21 +143,12 @@ def e2e(ctx: Ctx, p: prep.Prepared, rate: float, g: Group, extra_procs: dict[str
         sres.update(msgspec.json.decode(srv.expect("STATS", 5)))
     send = read_ns(times)
     rows = msgspec.msgpack.decode(rows_path.read_bytes())
-    key_to_send = {}
-    st = p.stream
-    for j, t in enumerate(send):
-        i = j + n_snap
-        if t and st.book_u[i] >= 0:
-            key_to_send[(st.symbols[st.sym_idx[i]], st.book_u[i])] = t
-    warm = send[200] if len(send) > 200 else 0
-    lat = []
-    for sym, u, t, _recv, _pub in rows:
-        s = key_to_send.get((sym, u))
-        if s and s >= warm:
-            lat.append(t - s)
+    lat, lat_q, uncovered = latencies(p.stream, n_snap, send, rows, clock_offset_ns())
     deltas_sent = sum(1 for t in send if t)
     return {
         "lat": lat,
+        "lat_queryable": lat_q,
+        "uncovered": uncovered,
         "cpu_pct": cpu,
         "runq_wait_pct": runq,
         "rss_start": rss0,
@@ -170,6 +161,62 @@ def e2e(ctx: Ctx, p: prep.Prepared, rate: float, g: Group, extra_procs: dict[str
         "bbo_rows": len(rows),
         "duration_s": (sres["t1"] - sres["t0"]) / 1e9,
     }
+
+
+def clock_offset_ns() -> int:
+    """``CLOCK_REALTIME - CLOCK_MONOTONIC`` (system-wide; the smallest of a few readings)."""
+    best = None
+    for _ in range(5):
+        a = time.perf_counter_ns()
+        r = time.time_ns()
+        b = time.perf_counter_ns()
+        if best is None or b - a < best[0]:
+            best = (b - a, r - (a + b) // 2)
+    assert best is not None
+    return best[1]
+
+
+def latencies(
+    st: Any, n_snap: int, send: list[int], rows: list[Any], offset_ns: int
+) -> tuple[list[int], list[int], int]:
+    """Per delta sent after the warm-up: (BBO received by a subscriber - send, book queryable - send).
+
+    Every delta is covered by the first BBO of its symbol with ``u' >= u``: the book published it
+    after applying a batch that included the delta (or a later one), so the delta was applied by
+    then - an upper bound for the deltas that share a publication. "Queryable" is the BBO's
+    ``pub_ns``, stamped by the book after the batch was applied and before anything is sent (a
+    query waiting meanwhile is answered right after): the book's realtime clock, turned into
+    ``CLOCK_MONOTONIC`` with ``offset_ns`` (both clocks are system-wide on Linux). Deltas no BBO
+    covers are counted (the third value), not sampled.
+    """
+    by_sym: dict[str, list[tuple[int, int, int]]] = {}
+    for sym, u, t, _recv, pub in rows:
+        by_sym.setdefault(sym, []).append((u, t, pub - offset_ns))
+    for lst in by_sym.values():
+        lst.sort()
+    warm = send[200] if len(send) > 200 else 0
+    wanted: dict[str, list[tuple[int, int]]] = {}
+    for j, t in enumerate(send):
+        i = j + n_snap
+        if t and t >= warm and st.book_u[i] >= 0:
+            wanted.setdefault(st.symbols[st.sym_idx[i]], []).append((st.book_u[i], t))
+    lat: list[int] = []
+    lat_q: list[int] = []
+    uncovered = 0
+    for sym, deltas in wanted.items():
+        deltas.sort()
+        bbos = by_sym.get(sym, [])
+        k = 0
+        for u, t in deltas:
+            while k < len(bbos) and bbos[k][0] < u:
+                k += 1
+            if k == len(bbos):
+                uncovered += 1
+                continue
+            _, recv, queryable = bbos[k]
+            lat.append(recv - t)
+            lat_q.append(queryable - t)
+    return lat, lat_q, uncovered
 
 
 # ------------------------------------------------------------------------------ book keeps up with feed

@@ -90,3 +90,21 @@ def test_table_formatting_and_targets() -> None:
     md = format_markdown(figs)
     assert md.count("\n") == len(figs) + 1 and md.startswith("| figure |")
     assert json.loads(json.dumps([f.to_json() for f in figs], default=str))[0]["ratio"] == 0.3
+
+
+def test_e2e_latency_covers_batched_deltas_with_the_next_bbo() -> None:
+    from types import SimpleNamespace
+
+    from bench.e2e import latencies
+
+    # one snapshot per symbol first (not sent by the paced server), then deltas u=2,3,4 of A and 2 of B
+    st = SimpleNamespace(symbols=["A", "B"], sym_idx=[0, 1, 0, 0, 0, 1], book_u=[1, 1, 2, 3, 4, 2])
+    send = [100, 200, 300, 400]  # send stamps (monotonic) of the four deltas
+    offset = 1_000_000
+    # BBO rows (symbol, u, received, recv_ns, pub_ns in realtime): A's u=2 and u=3 were applied
+    # in one batch (one BBO with u=3); A's u=4 has no BBO (uncovered); B's u=2 its own.
+    rows = [("A", 3, 650, 0, offset + 600), ("B", 2, 900, 0, offset + 800)]
+    lat, lat_q, uncovered = latencies(st, 2, send, rows, offset)
+    assert sorted(lat_q) == [400, 400, 500]  # A u=2: 600-100, A u=3: 600-200, B u=2: 800-400
+    assert sorted(lat) == [450, 500, 550]
+    assert uncovered == 1
