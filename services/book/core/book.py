@@ -2,18 +2,21 @@
 
 Each side maps the **original** price string to the **original** size string, so every value
 returned is exactly what Bybit sent, and an update of a live price (most level changes) costs a
-string-keyed dict probe and store plus the size check, with no price parse. A second dict per
-side maps a sort key (a float of the price, negated for bids so that on both sides the smallest
-key is the best level) to the price string; it is touched only when a price appears or goes, and
-folds two spellings of one price ("1.0", "1.00") into one level, the last one received. Floats
-are only sort keys: distinct decimal prices of up to 15 significant digits map to distinct floats
-in the same order, so comparisons (including the crossed check) are exact.
+string-keyed dict probe and store plus the size check (one ``float`` of the size), with no price
+parse. A second dict per side maps a sort key (a float of the price, negated for bids so that on
+both sides the smallest key is the best level) to the price string; it is touched only when a
+price appears or goes, and folds two spellings of one price ("1.0", "1.00") into one level, the
+last one received. Floats are only sort keys: distinct decimal prices of up to 15 significant
+digits map to distinct floats in the same order, so comparisons (including the crossed check)
+are exact.
 
 The best level of each side is tracked with a min-heap of keys with lazy deletion (stale keys are
 dropped when they reach the top; the heap is rebuilt when it holds twice as many keys as the
-side), so the best bid/ask and the crossed check are O(1) amortised after every message. Sorted
-views (``top_bids``/``top_asks``) are computed on read by sorting the keys (about 6 us for 1000
-floats) and cached until the next change.
+side), so the best bid/ask and the crossed check are O(1) amortised. A delta can only cross the
+book or make a side too deep if it adds a price, so those checks run only after a delta that
+added one (and after every snapshot). Sorted views (``top_bids``/``top_asks``) are computed on
+read by sorting the keys (about 6 us for 1000 floats) and cached until the next change (the cache
+is stamped with ``version``, so an update does not touch it).
 """
 
 from __future__ import annotations
@@ -73,51 +76,56 @@ def _load_side(levels: Iterable[Level], bid: bool) -> tuple[dict[str, str], dict
     return d, keys
 
 
-def _delete(d: dict[str, str], keys: dict[float, str], p: str, bid: bool) -> None:
-    """Remove the level at price ``p`` (any spelling of it); absent: no-op."""
-    fp = float(p)
-    k = -fp if bid else fp
-    if d.pop(p, None) is not None:
-        del keys[k]
-        return
-    old = keys.pop(k, None)  # another spelling of a live price ("1.0" vs "1.00")
-    if old is not None:
-        del d[old]
-
-
 def _apply_side(
     d: dict[str, str], keys: dict[float, str], heap: list[float], levels: Sequence[Level], bid: bool
-) -> None:
-    """Apply one side of a delta. Hot path: an update of a live price is one string-keyed dict
-    probe and store plus the size check (no price parse); new prices and deletes parse the price."""
+) -> bool:
+    """Apply one side of a delta; True if a price was added (only then can the book cross).
+
+    Hot path: an update of a live price is a string-keyed dict probe and store plus one float
+    of the size (no price parse); the store comes first and a size that is not a positive finite
+    number is dealt with after it (a zero deletes the level; a bad size raises, leaving the book
+    undefined as any error does). New prices and deletes parse the price."""
     inf = INF
     flt = float
+    added = False
     for p, q in levels:
-        if q == "0":
-            _delete(d, keys, p, bid)
+        if p in d:
+            d[p] = q
+            if 0.0 < flt(q) < inf:
+                continue
+            if q == "0" or flt(q) == 0.0:  # any spelling of zero deletes
+                del d[p]
+                fp = flt(p)
+                del keys[-fp if bid else fp]
+                continue
+            raise BookInvariantError(BAD_SIZE, f"bad {'bid' if bid else 'ask'} size {q!r}")
+        if q == "0":  # delete an absent price, or another spelling of a live one
+            fp = flt(p)
+            old = keys.pop(-fp if bid else fp, None)
+            if old is not None:
+                del d[old]
             continue
         fq = flt(q)
+        fp = flt(p)  # an unparsable price is reported before a bad size, as an unparsable size is
         if 0.0 < fq < inf:
-            if p in d:
-                d[p] = q
-                continue
-            fp = flt(p)
             if not 0.0 < fp < inf:
                 raise BookInvariantError(BAD_PRICE, f"bad {'bid' if bid else 'ask'} price {p!r}")
             k = -fp if bid else fp
-            old = keys.get(k)
-            if old is None:
+            old = keys.setdefault(k, p)
+            if old is p:  # a new level
                 heappush(heap, k)
             else:  # another spelling of a live price: replace it
                 del d[old]
-            keys[k] = p
+                keys[k] = p
             d[p] = q
+            added = True
         elif fq == 0.0:
-            _delete(d, keys, p, bid)
+            old = keys.pop(-fp if bid else fp, None)
+            if old is not None:
+                del d[old]
         else:
-            if p not in d:
-                flt(p)  # an unparsable price is reported before a bad size, as before
             raise BookInvariantError(BAD_SIZE, f"bad {'bid' if bid else 'ask'} size {q!r}")
+    return added
 
 
 class L2Book:
@@ -133,6 +141,7 @@ class L2Book:
         "_akeys",
         "_bheap",
         "_bkeys",
+        "_cached_at",
         "_sorted",
         "_views",
         "asks",
@@ -156,6 +165,8 @@ class L2Book:
         self._aheap: list[float] = []
         #: Incremented on every change; cached views are valid for one version.
         self.version = 0
+        #: The version the cached sorted keys and views below belong to.
+        self._cached_at = 0
         self._sorted: dict[int, list[float]] = {}
         self._views: dict[tuple[int, int], list[Level]] = {}
 
@@ -171,10 +182,6 @@ class L2Book:
 
     def _changed(self) -> None:
         self.version += 1
-        if self._views:
-            self._views = {}
-        if self._sorted:
-            self._sorted = {}
 
     def apply_snapshot(self, bids: Iterable[Level], asks: Iterable[Level], depth: int | None = None) -> int:
         """Replace the whole book. Zero sizes are skipped. Returns levels loaded."""
@@ -199,12 +206,13 @@ class L2Book:
 
     def apply_delta(self, bids: Sequence[Level], asks: Sequence[Level]) -> int:
         """Apply absolute sizes; ``"0"`` deletes (absent level: no-op). Returns levels changed."""
+        added = False
         try:
             if bids:
                 d = self.bids
                 keys = self._bkeys
                 heap = self._bheap
-                _apply_side(d, keys, heap, bids, True)
+                added = _apply_side(d, keys, heap, bids, True)
                 if len(heap) > 2 * len(d) + 64:
                     self._bheap = heap = list(keys)
                     heapify(heap)
@@ -212,18 +220,16 @@ class L2Book:
                 d = self.asks
                 keys = self._akeys
                 heap = self._aheap
-                _apply_side(d, keys, heap, asks, False)
+                if _apply_side(d, keys, heap, asks, False):
+                    added = True
                 if len(heap) > 2 * len(d) + 64:
                     self._aheap = heap = list(keys)
                     heapify(heap)
         except (ValueError, TypeError):
             raise BookInvariantError(BAD_LEVEL, "unparsable level in delta") from None
         self.version += 1
-        if self._views:
-            self._views = {}
-        if self._sorted:
-            self._sorted = {}
-        self.check()
+        if added:  # updates and deletes can neither cross the book nor deepen it
+            self.check()
         return len(bids) + len(asks)
 
     def check(self) -> None:
@@ -267,6 +273,10 @@ class L2Book:
     def _view(self, side: int, d: dict[str, str], kd: dict[float, str], n: int | None) -> list[Level]:
         if n is None or n > len(d):
             n = len(d)
+        if self._cached_at != self.version:
+            self._views = {}
+            self._sorted = {}
+            self._cached_at = self.version
         cache_key = (side, n)
         view = self._views.get(cache_key)
         if view is None:

@@ -83,6 +83,74 @@ def test_delta_invariants(bids: list[tuple[str, str]], asks: list[tuple[str, str
     assert exc.value.code == code
 
 
+@pytest.mark.parametrize(
+    ("size", "code"),
+    [
+        ("-1", BAD_SIZE),
+        ("nan", BAD_SIZE),
+        ("inf", BAD_SIZE),
+        ("1e999", BAD_SIZE),
+        ("x", BAD_LEVEL),
+        ("", BAD_LEVEL),
+    ],
+)
+def test_bad_size_of_a_live_price(size: str, code: str) -> None:
+    # the update of a live price stores first and checks the size after: it must still raise
+    b = L2Book()
+    b.apply_snapshot([("99", "1"), ("98", "1")], [("100", "1")])
+    with pytest.raises(BookInvariantError) as exc:
+        b.apply_delta([("98", "2"), ("99", size)], [])
+    assert exc.value.code == code
+
+
+@pytest.mark.parametrize("size", ["0", "0.000", "-0", "0e5", " 0 "])
+def test_any_zero_spelling_deletes_a_live_price(size: str) -> None:
+    b = L2Book()
+    b.apply_snapshot([("99", "1"), ("98", "1")], [("100", "1")])
+    b.apply_delta([("99", size)], [("100.0", size)])  # the ask: another spelling of a live price
+    assert b.top_bids() == [("98", "1")] and b.top_asks() == []
+    assert b.best_bid() == ("98", "1") and b.best_ask() is None
+    b.apply_delta([("99", "2")], [("100", "3")])  # the prices come back as new levels
+    assert b.top_bids() == [("99", "2"), ("98", "1")] and b.top_asks() == [("100", "3")]
+
+
+@pytest.mark.parametrize("size", ["1e5", " 1", "1_0", "0.0001", "007"])
+def test_odd_but_valid_sizes_are_kept_as_received(size: str) -> None:
+    b = L2Book()
+    b.apply_snapshot([("99", "1")], [("100", "1")])
+    b.apply_delta([("99", size)], [("101", size)])
+    assert b.best_bid() == ("99", size) and b.top_asks() == [("100", "1"), ("101", size)]
+
+
+def test_crossed_and_too_deep_are_checked_whenever_a_price_is_added() -> None:
+    # updates and deletes alone can neither cross nor deepen a book; any added price is checked,
+    # also when the same delta updates or deletes other levels first
+    b = L2Book(3)
+    b.apply_snapshot([("99", "1"), ("98", "1")], [("100", "1"), ("101", "1")])
+    b.apply_delta([("99", "5"), ("98", "0")], [("100", "0"), ("101", "2")])
+    assert b.best_bid() == ("99", "5") and b.best_ask() == ("101", "2")
+    with pytest.raises(BookInvariantError) as exc:
+        b.apply_delta([("99", "1")], [("102", "1"), ("99.0", "1")])
+    assert exc.value.code == CROSSED
+    b = L2Book(2)
+    b.apply_snapshot([("99", "1"), ("98", "1")], [("100", "1")])
+    with pytest.raises(BookInvariantError) as exc:
+        b.apply_delta([("98", "2"), ("97", "1")], [])
+    assert exc.value.code == TOO_DEEP
+
+
+def test_cached_views_follow_every_kind_of_change() -> None:
+    b = L2Book()
+    b.apply_snapshot([("99", "1"), ("98", "1")], [("100", "1")])
+    assert b.top_bids() == [("99", "1"), ("98", "1")]
+    b.apply_delta([("98", "7")], [])  # update only
+    assert b.top_bids() == [("99", "1"), ("98", "7")] and b.top_bids(1) == [("99", "1")]
+    b.apply_delta([("99", "0")], [])  # delete only
+    assert b.top_bids() == [("98", "7")] and b.top_bids(1) == [("98", "7")]
+    b.clear()
+    assert b.top_bids() == [] and b.top_asks() == [] and b.best_bid() is None
+
+
 def test_snapshot_invariants() -> None:
     with pytest.raises(BookInvariantError) as exc:
         L2Book().apply_snapshot([("101", "1")], [("100", "1")])
