@@ -16,6 +16,7 @@ from typing import Any
 import zmq
 
 from services.common.backoff import Backoff
+from services.common.bus import Publisher
 from services.common.config import Settings
 from services.common.errors import ConfigError
 from services.common.log import get_logger
@@ -24,7 +25,6 @@ from services.common.rpc import error_reply
 from services.feed.adapters.connection import BaseConnection
 from services.feed.adapters.control import ControlServer
 from services.feed.adapters.metrics import FeedMetrics
-from services.feed.adapters.publisher import FeedPublisher
 from services.feed.adapters.recorder import Recorder
 from services.feed.core.control import BadRequest, PingRequest, Resnapshot, parse_request
 from services.feed.core.plan import parse_channels, plan_connections
@@ -95,13 +95,13 @@ class Feed:
         self.connections: list[BaseConnection] = []
         self.by_symbol: dict[tuple[str, str], BaseConnection] = {}
         self.ctx: zmq.Context[zmq.Socket[bytes]] | None = None
-        self.pub: FeedPublisher | None = None
+        self.pub: Publisher | None = None
         self.control: ControlServer | None = None
 
     def open(self) -> None:
         s = self.settings
         self.ctx = zmq.Context()
-        self.pub = FeedPublisher(self.ctx, s.feed_pub, service=SERVICE, hwm=s.feed_pub_hwm)
+        self.pub = Publisher(self.ctx, s.feed_pub, service=SERVICE, hwm=s.feed_pub_hwm)
         self.control = ControlServer(self.ctx, s.feed_ctl, self.handle_control)
         for session in self.sessions:
             url = s.bybit_public_ws_url.replace("{category}", session.category)

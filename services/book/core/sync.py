@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.book.core.book import BookInvariantError, L2Book, Level
+from services.book.core.book import BookInvariantError, L2Book
 from services.common.wire import BookUpdate, StreamStatus
 
 SYNCING = "syncing"
@@ -109,10 +109,6 @@ class SyncedBook:
     @property
     def recv_ns(self) -> int:
         return self.last.recv_ns if self.last is not None else 0
-
-    def bbo(self) -> tuple[str, Level | None, Level | None]:
-        b = self.book
-        return self.state, b.best_bid(), b.best_ask()
 
 
 class BookRegistry:
