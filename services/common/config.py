@@ -120,6 +120,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: SQLite ``synchronous`` of the journal: "normal" (survives process crashes) or "full"
     #: (also survives OS crashes/power loss; fsync per commit). See docs/orders.md.
     executor_journal_sync: str = "normal"
+    #: Sender threads, each with its own HTTP connection: up to this many REST calls in flight at
+    #: once (0: one call at a time, on the executor's own thread). See docs/orders.md.
+    executor_http_workers: int = 4
 
     # --- monitor --------------------------------------------------------------------------
     monitor_port: int = 9100

@@ -5,18 +5,23 @@
 * ``Retryable`` outcomes are re-sent: 10006/HTTP 429 after the bucket's reset time, 10002 after a
   clock resync from ``/v5/market/time``; a batch re-sends only its retryable items.
 * ``Ambiguous`` outcomes are *returned*, never re-sent here: the engine looks the order up first.
+
+The dispatcher is used from several threads at once (the engine's and the sender threads of
+:mod:`services.executor.calls`): its only shared state, the rate limiter, is a
+:class:`SharedRateLimiter` (the pure buckets behind a lock); waits happen outside the lock.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import msgspec
 
 from services.executor.core.intents import CreateIntent
-from services.executor.core.ratelimit import RateLimiter
+from services.executor.core.ratelimit import LimitHeaders, RateLimiter
 from services.executor.core.requests import (
     CREATE_BATCH,
     RestCall,
@@ -39,6 +44,34 @@ from services.executor.metrics import ExecutorMetrics
 
 MAX_RETRIES = 6
 MAX_WAIT_MS = 2000.0
+
+
+class SharedRateLimiter(RateLimiter):
+    """The token buckets of :class:`RateLimiter`, safe to use from several threads."""
+
+    def __init__(self, limits: Mapping[tuple[str, str], float] | None = None) -> None:
+        super().__init__(limits)
+        self._lock = threading.Lock()
+
+    def acquire(self, path: str, category: str, n: float, now_ms: float) -> float:
+        with self._lock:
+            return super().acquire(path, category, n, now_ms)
+
+    def observe(self, path: str, category: str, headers: Mapping[str, str], now_ms: float) -> None:
+        with self._lock:
+            super().observe(path, category, headers, now_ms)
+
+    def observe_parsed(self, path: str, category: str, lh: LimitHeaders, now_ms: float) -> None:
+        with self._lock:
+            super().observe_parsed(path, category, lh, now_ms)
+
+    def block(self, path: str, category: str, until_ms: float, now_ms: float) -> None:
+        with self._lock:
+            super().block(path, category, until_ms, now_ms)
+
+    def headroom(self, now_ms: float) -> dict[tuple[str, str], float]:
+        with self._lock:
+            return super().headroom(now_ms)
 
 
 class Transport(Protocol):
@@ -76,8 +109,11 @@ class Dispatcher:
         t0 = time.perf_counter()
         res = self.t.send(call)
         self.metrics.rest_latency.labels(call.path).observe(time.perf_counter() - t0)
-        if res.headers and call.signed:
-            self.limiter.observe(call.path, call.category, res.headers, self.t.now_ms())
+        if call.signed:
+            if res.limits is not None:
+                self.limiter.observe_parsed(call.path, call.category, res.limits, self.t.now_ms())
+            elif res.headers:
+                self.limiter.observe(call.path, call.category, res.headers, self.t.now_ms())
         return res
 
     def _retry_wait(self, call: RestCall, outcome: Retryable) -> None:

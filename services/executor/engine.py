@@ -1,11 +1,21 @@
 """The executor's engine: intents in → checks → journal → REST → journal → reports; stream records in.
 
-Single-threaded by design (the loop in :mod:`services.executor.service` calls it): one writer to the
-journal, no locks, a strict order of "journal, then act, then journal the result, then report".
+Single-threaded by design (the loop in :mod:`services.executor.service` calls it): the only writer
+to the journal and the only owner of order state, in a strict order of "journal, then act, then
+journal the result, then report". Only the REST calls themselves run elsewhere: each journaled
+intent becomes a :class:`~services.executor.calls.Job` that a sender thread runs
+(:mod:`services.executor.calls`), several at once. A per-key gate
+(:class:`~services.executor.core.gate.KeyGate`) holds back a call that must not overlap one in
+flight (a cancel behind its order's create, a cancel-all behind its category), and finished jobs
+come back here through :meth:`Engine.pump`. Private-stream records of an order with a call in
+flight wait until that call's outcome is applied, so reports keep their order (``accepted`` before
+``new``, a cancel's ``accepted`` before ``cancelled``).
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -15,7 +25,17 @@ from msgspec import UNSET
 from services.executor.adapters.book import BookPrices, Top
 from services.executor.adapters.journal import Journal
 from services.executor.adapters.reports import ReportPublisher
+from services.executor.calls import BarrierJob, CallJob, InlineSender, Job, PlaceJob, QueryJob, SenderPool
 from services.executor.core import lifecycle
+from services.executor.core.gate import (
+    BARRIER,
+    Claim,
+    Key,
+    KeyGate,
+    category_claim,
+    link_key,
+    order_claim,
+)
 from services.executor.core.instruments import Instrument
 from services.executor.core.intents import (
     AmendIntent,
@@ -36,13 +56,17 @@ from services.executor.core.intents import (
 from services.executor.core.requests import BATCH_LIMITS, build_amend, build_cancel, build_cancel_all
 from services.executor.core.responses import Accepted, Ambiguous, Duplicate, Outcome, Rejected
 from services.executor.core.risk import RiskGate, check_band
+from services.executor.core.stream import Record
 from services.executor.core.validation import Refusal, validate_amend, validate_create
 from services.executor.dispatch import Dispatcher
 from services.executor.metrics import ExecutorMetrics
 from services.executor.orders import LiveOrder, OrderTracker
 
 MAX_RESENDS = 3
-MAX_CALL_ATTEMPTS = 3
+
+#: What one drained intent asks for once journaled: ("create", intent), ("other", (id, intent)),
+#: ("barrier", on).
+Step = tuple[str, Any]
 
 
 class Engine(OrderTracker):
@@ -59,6 +83,7 @@ class Engine(OrderTracker):
         log: Any,
         *,
         now_ms: Callable[[], float],
+        sender: SenderPool | InlineSender | None = None,
     ) -> None:
         super().__init__(journal, reports)
         self.d = dispatcher
@@ -71,29 +96,49 @@ class Engine(OrderTracker):
         self.loaded_categories: set[str] = set()
         #: ``executor_max_intent_bytes``: larger intents are refused (``schema``, counted ``too_large``).
         self.max_intent_bytes: int | None = None
+        #: Runs the REST work of jobs (sender threads, or inline).
+        self.sender: SenderPool | InlineSender = sender or InlineSender(dispatcher, log)
+        #: Orders calls that must not overlap (docs/orders.md "Calls in flight").
+        self.keys: KeyGate[Job] = KeyGate()
+        #: Jobs whose keys are taken, waiting for a free sender (oldest first).
+        self.ready: deque[Job] = deque()
+        #: Jobs handed to the sender and not yet completed here.
+        self.inflight = 0
+        #: Private-stream records of orders with a call in flight, applied after its outcome.
+        self.deferred: dict[str, list[Record]] = {}
+        #: Set when stopping: nothing new is sent.
+        self.stopping = False
 
     # --- intents ---------------------------------------------------------------------------------
     def handle_intents(self, raws: Sequence[bytes]) -> None:
-        """Check and journal a drained group of intents (one transaction), then send them."""
-        creates: list[CreateIntent] = []
-        others: list[tuple[int, OrderIntent]] = []
+        """Check and journal a drained group of intents (one transaction), then send them.
+
+        Runs of creates are grouped per category into create-batch calls; the other intents are
+        sent one call each, in arrival order relative to those runs."""
+        steps: list[Step] = []
         later: list[Callable[[], None]] = []
         with self.journal.tx():
             for raw in raws:
-                self._admit(raw, creates, others, later)
-        for fn in later:  # refusals and kill-switch acks: reported after the commit
+                self._admit(raw, steps, later)
+        for fn in later:  # refusals: reported after the commit
             fn()
-        self._send_creates(creates)
-        for intent_id, intent in others:
-            self._send_other(intent_id, intent)
+        run: list[CreateIntent] = []
+        for kind, what in steps:
+            if kind == "create":
+                run.append(what)
+                continue
+            if run:
+                self._submit_creates(run)
+                run = []
+            if kind == "other":
+                self._submit_other(*what)
+            else:
+                self._submit(BarrierJob(what, BARRIER))
+        if run:
+            self._submit_creates(run)
+        self._dispatch()
 
-    def _admit(
-        self,
-        raw: bytes,
-        creates: list[CreateIntent],
-        others: list[tuple[int, OrderIntent]],
-        later: list[Callable[[], None]],
-    ) -> None:
+    def _admit(self, raw: bytes, steps: list[Step], later: list[Callable[[], None]]) -> None:
         try:
             intent = decode_intent(raw, self.max_intent_bytes)
         except IntentError as exc:
@@ -121,20 +166,13 @@ class Engine(OrderTracker):
             )
             return
         if isinstance(intent, KillSwitchIntent):
+            # takes effect now (later intents are refused); acknowledged once the calls before it are done
             self.gate.kill_switch = intent.on
             self.metrics.kill_switch.set(1 if intent.on else 0)
             self.journal.add_intent("kill_switch", "", "", "", to_json(intent), "done")
             self.log.warning("kill switch toggled", on=intent.on)
             self.metrics.intents.labels("accepted").inc()
-            later.append(
-                lambda: self.reports.report(
-                    "accepted",
-                    "kill_switch",
-                    "system",
-                    "executor",
-                    data={"on": "true" if intent.on else "false"},
-                )
-            )
+            steps.append(("barrier", intent.on))
             return
         try:
             checked = self._check(intent)
@@ -188,9 +226,9 @@ class Engine(OrderTracker):
                     intent=intent,
                 )
             )
-            creates.append(intent)
+            steps.append(("create", intent))
         else:
-            others.append((intent_id, intent))
+            steps.append(("other", (intent_id, intent)))
 
     def _refused(
         self, action: str, category: str, symbol: str, link: str, exc: IntentError | Refusal
@@ -240,19 +278,117 @@ class Engine(OrderTracker):
             self.gate.check_rate(now)
         return None
 
-    # --- sending -------------------------------------------------------------------------------
-    def _send_creates(self, creates: list[CreateIntent]) -> None:
+    # --- sending ------------------------------------------------------------------------------
+    def send_creates(self, creates: Sequence[CreateIntent]) -> None:
+        """Send journaled creates (recovery's re-sends)."""
+        self._submit_creates(creates)
+        self._dispatch()
+
+    def _submit_creates(self, creates: Sequence[CreateIntent]) -> None:
         by_cat: dict[str, list[CreateIntent]] = {}
         for c in creates:
             by_cat.setdefault(c.category, []).append(c)
         for category, group in by_cat.items():
             limit = BATCH_LIMITS[category]
             for start in range(0, len(group), limit):
-                self.place(group[start : start + limit])
+                chunk = group[start : start + limit]
+                keys = [link_key(str(i.orderLinkId)) for i in chunk]
+                self._submit(PlaceJob(category, chunk, order_claim(category, *keys)))
 
-    def place(self, chunk: Sequence[CreateIntent]) -> None:
-        """Send creates (one call) and apply each item's outcome."""
-        outcomes = self.d.place(chunk)
+    def _submit(self, job: Job) -> None:
+        if self.keys.offer(job, job.claim):
+            self.ready.append(job)
+
+    def _dispatch(self) -> None:
+        """Hand ready jobs to free senders; creates of one category waiting together leave as one batch."""
+        ready = self.ready
+        while ready and not self.stopping:
+            job = ready[0]
+            if isinstance(job, BarrierJob):
+                ready.popleft()
+                self._complete(job)
+                continue
+            if self.inflight >= self.sender.size:
+                return
+            ready.popleft()
+            if isinstance(job, PlaceJob):
+                job = self._merge(job)
+            self.inflight += 1
+            self.sender.submit(job)
+
+    def _merge(self, job: PlaceJob) -> PlaceJob:
+        limit = BATCH_LIMITS[job.category]
+        ready = self.ready
+        if not ready or len(job.chunk) >= limit:
+            return job
+        chunk, claim = list(job.chunk), job.claim
+        while ready:
+            nxt = ready[0]
+            if not isinstance(nxt, PlaceJob) or nxt.category != job.category:
+                break
+            if len(chunk) + len(nxt.chunk) > limit:
+                break
+            ready.popleft()
+            chunk += nxt.chunk
+            claim = claim + nxt.claim
+        return job if len(chunk) == len(job.chunk) else PlaceJob(job.category, chunk, claim)
+
+    def pump(self) -> int:
+        """Apply every finished job (journal, report, follow-ups) and send what can go; returns the count."""
+        n = 0
+        while True:
+            done = self.sender.take()
+            if not done:
+                return n
+            for job in done:
+                self.inflight -= 1
+                self._complete(job)
+                n += 1
+            self._dispatch()
+
+    def settle(self, timeout: float) -> int:
+        """Stop sending and wait up to ``timeout`` s for the calls in flight; apply their outcomes.
+
+        Returns how many are still in flight (their intents stay journaled as ``pending``, which
+        recovery resolves at the next start)."""
+        self.stopping = True
+        deadline = time.monotonic() + timeout
+        self.pump()
+        while self.inflight > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.sender.wait(min(left, 0.1))
+            self.pump()
+        return self.inflight
+
+    def _complete(self, job: Job) -> None:
+        follow: list[Job] = []
+        try:
+            if isinstance(job, PlaceJob):
+                follow = self._placed(job)
+            elif isinstance(job, CallJob):
+                self._called(job)
+            elif isinstance(job, QueryJob):
+                follow = self._looked_up(job)
+            elif isinstance(job, BarrierJob):
+                self._barrier_done(job)
+        finally:
+            # follow-ups (a lookup after an unknown outcome, a re-send after "not found") keep the
+            # order's key, so nothing held for that order overtakes them
+            freed = self.keys.release(job.claim, [f.claim for f in follow])
+            kept = {k for f in follow for k in f.claim.exclusive}
+            for key in job.claim.exclusive:
+                if key[0] == "link" and key not in kept:
+                    recs = self.deferred.pop(key[1], None)
+                    if recs:
+                        OrderTracker.on_records(self, recs)
+            self.ready.extendleft(reversed(follow))
+            self.ready.extend(freed)
+
+    def _placed(self, job: PlaceJob) -> list[Job]:
+        """Creates' outcomes: journal, report, and look up the orders whose outcome is unknown."""
+        chunk, outcomes = job.chunk, job.result
         with self.journal.tx():
             for intent, outcome in zip(chunk, outcomes, strict=True):
                 self._journal_outcome(str(intent.orderLinkId), outcome)
@@ -265,8 +401,7 @@ class Engine(OrderTracker):
         ]
         if unsure:
             self.log.warning("create outcome unknown, looking orders up", count=len(unsure), first=unsure[0])
-        for link in unsure:
-            self.resolve(link)
+        return [q for link in unsure if (q := self._query_job(link)) is not None]
 
     def _journal_outcome(self, link: str, outcome: Outcome) -> None:
         order = self.orders.get(link)
@@ -320,30 +455,47 @@ class Engine(OrderTracker):
                 reason=getattr(outcome, "reason", ""),
             )
 
-    def resolve(self, link: str) -> None:
-        """An order whose create outcome is unknown: look it up; adopt it, or re-send the same create."""
+    def _query_job(self, link: str) -> QueryJob | None:
         order = self.orders.get(link)
         if order is None:
             self.unknown.discard(link)
+            return None
+        return QueryJob(order.category, order.symbol, link, order_claim(order.category, link_key(link)))
+
+    def resolve(self, link: str) -> None:
+        """An order whose create outcome is unknown: look it up; adopt it, or re-send the same create.
+
+        Skipped while a call about that order is in flight or waiting (its outcome settles it)."""
+        if self.keys.claimed(link_key(link)):
             return
-        found = self.d.query(order.category, order.symbol, link)
+        job = self._query_job(link)
+        if job is not None:
+            self._submit(job)
+            self._dispatch()
+
+    def _looked_up(self, job: QueryJob) -> list[Job]:
+        link, found = job.link, job.result
+        order = self.orders.get(link)
+        if order is None:
+            self.unknown.discard(link)
+            return []
         if isinstance(found, Ambiguous):
             self.log.debug("order lookup failed, will retry", order_link_id=link, cause=found.cause)
-            return
+            return []
         if found is not None:
             self.unknown.discard(link)
             self.adopt(order, found)
-            return
+            return []
         if order.intent is None or order.resends >= MAX_RESENDS:
             self.log.error("order not found and not re-sendable", order_link_id=link)
-            return
+            return []
         order.resends += 1
         self.metrics.retries.labels("resend_after_lookup").inc()
         self.log.info(
             "order not on exchange, re-sending same orderLinkId", order_link_id=link, attempt=order.resends
         )
         self.unknown.discard(link)
-        self.place([order.intent])
+        return [PlaceJob(order.category, [order.intent], order_claim(order.category, link_key(link)))]
 
     def adopt(self, order: LiveOrder, record: dict[str, Any]) -> None:
         """Take the exchange's view of one of our orders (lookup or open-orders list)."""
@@ -369,21 +521,51 @@ class Engine(OrderTracker):
         with self.reports.hold(), self.journal.tx():
             self.on_order_record(record)
 
-    def _send_other(self, intent_id: int, intent: OrderIntent) -> None:
+    def on_records(self, records: Sequence[Record]) -> None:
+        """Private-stream records; those of an order with a call in flight wait for its outcome."""
+        if self.inflight or self.ready:
+            busy = self.keys.busy
+            now: list[Record] = []
+            for rec in records:
+                if rec.kind in ("order", "execution"):
+                    link = rec.fields.get("orderLinkId")
+                    if link and busy(("link", str(link))):
+                        self.deferred.setdefault(str(link), []).append(rec)
+                        continue
+                now.append(rec)
+            records = now
+        if records:
+            super().on_records(records)
+
+    def _barrier_done(self, job: BarrierJob) -> None:
+        self.reports.report(
+            "accepted", "kill_switch", "system", "executor", data={"on": "true" if job.on else "false"}
+        )
+
+    def _order_key(self, intent: CancelIntent | AmendIntent) -> Key:
+        link = link_id_of(intent)
+        if link:
+            return link_key(link)
+        oid = order_id_of(intent)
+        for order in self.orders.values():
+            if order.order_id == oid:
+                return link_key(order.link)
+        return ("oid", oid)
+
+    def _submit_other(self, intent_id: int, intent: OrderIntent) -> None:
+        claim: Claim
         if isinstance(intent, CancelIntent):
-            call = build_cancel(intent)
+            call, claim = build_cancel(intent), order_claim(intent.category, self._order_key(intent))
         elif isinstance(intent, AmendIntent):
-            call = build_amend(intent)
+            call, claim = build_amend(intent), order_claim(intent.category, self._order_key(intent))
         else:
             assert isinstance(intent, CancelAllIntent)
-            call = build_cancel_all(intent)
-        action = action_of(intent)
-        outcome: Outcome = Ambiguous("none", "")
-        for _ in range(MAX_CALL_ATTEMPTS):  # cancel/amend/cancel-all are idempotent: ambiguous → retry
-            outcome = self.d.call(call)
-            if not isinstance(outcome, Ambiguous):
-                break
-            self.metrics.retries.labels(f"{action}_{outcome.cause}").inc()
+            call, claim = build_cancel_all(intent), category_claim(intent.category)
+        self._submit(CallJob(intent_id, intent, call, action_of(intent), claim))
+
+    def _called(self, job: CallJob) -> None:
+        """A cancel/amend/cancel-all's outcome: journal, then report."""
+        intent, intent_id, action, outcome = job.intent, job.intent_id, job.action, job.result
         link = link_id_of(intent)
         symbol = intent.symbol if isinstance(intent.symbol, str) else ""
         with self.journal.tx():
@@ -444,7 +626,8 @@ class Engine(OrderTracker):
     def resend_intent(self, intent_id: int, intent: Intent) -> None:
         """Re-issue a journaled cancel/amend/cancel_all (recovery)."""
         if isinstance(intent, CancelIntent | AmendIntent | CancelAllIntent):
-            self._send_other(intent_id, intent)
+            self._submit_other(intent_id, intent)
+            self._dispatch()
 
 
 def _sym(intent: OrderIntent) -> str:

@@ -3,7 +3,8 @@
 ``tickwire_executor_intents_total{outcome}``, ``..._rest_latency_seconds{endpoint}``,
 ``..._retries_total{cause}``, ``..._ratelimit_headroom{endpoint,category}`` (0..1),
 ``..._clock_offset_ms``, ``..._journal_bytes``, ``..._open_orders``, ``..._reports_total{status}``,
-``..._bad_input_total{kind}``, ``..._private_ws_connected``, ``..._kill_switch``.
+``..._bad_input_total{kind}``, ``..._private_ws_connected``, ``..._kill_switch``,
+``..._calls_in_flight``, ``..._calls_held`` (sampled every second).
 """
 
 from __future__ import annotations
@@ -48,3 +49,7 @@ class ExecutorMetrics:
             f"{P}_private_ws_connected", "1 while the private stream is up", registry=registry
         )
         self.kill_switch = Gauge(f"{P}_kill_switch", "1 while the kill switch is on", registry=registry)
+        self.inflight = Gauge(f"{P}_calls_in_flight", "REST calls handed to senders", registry=registry)
+        self.held = Gauge(
+            f"{P}_calls_held", "Calls held back behind a call in flight on the same key", registry=registry
+        )

@@ -12,6 +12,10 @@ Algorithm (docs/orders.md "Recovery"):
    did land but was missed by the lookup is refused by Bybit as a duplicate, never placed twice.
 3. Open orders on the exchange that the journal does not know are journaled and reported.
 4. Journaled cancel/amend/cancel_all intents that were not finished are sent again (idempotent).
+
+Orders with a call in flight (a reconciliation after a private-stream reconnect runs while the
+engine has calls out) are skipped: that call's outcome settles them. Lookups and listings here are
+synchronous calls from the engine's thread; re-sends go through the engine's senders.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.executor.core import lifecycle
+from services.executor.core.gate import link_key
 from services.executor.core.intents import CreateIntent, from_json
 from services.executor.core.requests import build_open_orders, build_positions
 from services.executor.core.responses import Ambiguous
@@ -81,6 +86,9 @@ def reconcile(engine: Engine, configured: list[tuple[str, str]], *, first: bool)
     resend: list[CreateIntent] = []
     adopted = kept = 0
     for row in rows:
+        if engine.keys.claimed(link_key(row.order_link_id)):
+            kept += 1  # a call about it is in flight or waiting: its outcome settles it
+            continue
         order = engine.orders.get(row.order_link_id)
         if order is None:
             intent = None
@@ -130,7 +138,7 @@ def reconcile(engine: Engine, configured: list[tuple[str, str]], *, first: bool)
             external += 1
     if resend:
         engine.log.warning("reconcile: re-sending creates not found on the exchange", count=len(resend))
-        engine._send_creates(resend)
+        engine.send_creates(resend)
     reissued = 0
     if first:
         for irow in journal.open_intents():

@@ -1,10 +1,13 @@
 """The executor's shell: sockets, clocks, start-up, the poll loop and periodic work.
 
-One thread runs everything that touches the journal (the loop below); the private WebSocket runs
-in its own thread and hands frames over an ``inproc`` socket. The loop polls the intent PULL socket
-and that inproc socket, drains each without blocking, and hands batches to the
-:class:`~services.executor.engine.Engine`. Intents that arrive while a REST call is in flight wait
-in the PULL queue and are grouped into the next batch.
+One thread runs everything that touches the journal or order state (the loop below); the private
+WebSocket runs in its own thread and hands frames over an ``inproc`` socket, and REST calls run on
+``executor_http_workers`` sender threads (:mod:`services.executor.calls`) that signal finished calls
+on an eventfd. The loop polls the intent PULL socket, the inproc socket and that eventfd; each
+round applies finished calls first (so a call's outcome is reported before the stream's news of
+that order), then stream frames, then intents drained without blocking, which the
+:class:`~services.executor.engine.Engine` journals in one transaction and hands to free senders.
+On stop, calls in flight get up to ``executor_http_timeout`` + 1 s to finish and be journaled.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 import zmq
 
 from services.common.config import Secret, Settings
-from services.common.errors import ProtocolError
+from services.common.errors import ConfigError, ProtocolError
 from services.common.log import get_logger
 from services.common.metrics import new_registry, serve_metrics
 from services.common.security import CurveConfig, ServerSecurity, client_curve, secure_server_socket
@@ -26,14 +29,14 @@ from services.executor.adapters.journal import Journal
 from services.executor.adapters.private_ws import INPROC, PrivateStream
 from services.executor.adapters.reports import ReportPublisher
 from services.executor.adapters.rest import RestClient
+from services.executor.calls import InlineSender, SenderPool
 from services.executor.core.instruments import parse_instruments
 from services.executor.core.modes import Endpoints
-from services.executor.core.ratelimit import RateLimiter
 from services.executor.core.requests import build_instruments, build_time
 from services.executor.core.risk import RiskGate, RiskLimits
 from services.executor.core.signing import Signer
 from services.executor.core.stream import Control, parse_frame
-from services.executor.dispatch import Dispatcher
+from services.executor.dispatch import Dispatcher, SharedRateLimiter
 from services.executor.engine import Engine
 from services.executor.metrics import ExecutorMetrics
 from services.executor.recovery import reconcile
@@ -43,6 +46,10 @@ HEARTBEAT_S = 1.0
 UNKNOWN_CHECK_S = 2.0
 CLOCK_SYNC_S = 300.0
 MAX_DRAIN = 1000
+#: Stream frames applied between two looks at the intent socket.
+STREAM_CHUNK = 32
+#: Largest ``executor_http_workers``.
+MAX_HTTP_WORKERS = 64
 #: The PULL socket's ZMQ MAXMSGSIZE is this many times ``executor_max_intent_bytes``.
 HARD_CAP_FACTOR = 4
 #: Seconds the start-up waits for the private stream before reconciling without it.
@@ -88,8 +95,17 @@ class ExecutorService:
             scrub=scrub,
             on_report=lambda st: self.metrics.reports.labels(st).inc(),
         )
-        self.limiter = RateLimiter()
+        self.limiter = SharedRateLimiter()
         self.dispatcher = Dispatcher(transport, self.limiter, self.metrics, self.log)
+        workers = settings.executor_http_workers
+        if not 0 <= workers <= MAX_HTTP_WORKERS:
+            raise ConfigError(f"TICKWIRE_EXECUTOR_HTTP_WORKERS={workers}: choose 0..{MAX_HTTP_WORKERS}")
+        # paper mode's venue lives on the loop's thread: one call at a time there
+        self.sender: SenderPool | InlineSender = (
+            SenderPool(self.dispatcher, workers, self.log)
+            if workers > 0 and self.paper is None
+            else InlineSender(self.dispatcher, self.log)
+        )
         limits = RiskLimits(
             max_order_notional=Decimal(settings.executor_max_order_notional),
             max_position=Decimal(settings.executor_max_position),
@@ -116,6 +132,7 @@ class ExecutorService:
             self.metrics,
             self.log,
             now_ms=now_ms,
+            sender=self.sender,
         )
         self.engine.max_intent_bytes = settings.executor_max_intent_bytes
         self.pull: zmq.Socket[bytes] = self.ctx.socket(zmq.PULL)
@@ -207,27 +224,54 @@ class ExecutorService:
         poller = zmq.Poller()
         poller.register(self.pull, zmq.POLLIN)
         poller.register(self.inproc, zmq.POLLIN)
+        done_fd = self.sender.fileno()
+        if done_fd is not None:
+            poller.register(done_fd, zmq.POLLIN)
+        engine = self.engine
         while not stop.is_set():
             events = dict(poller.poll(50))
             try:
+                # intents first, and again after each piece of other work: their latency is the point
+                self._intents()
+                if (done_fd in events or engine.inflight) and engine.pump():
+                    self._intents()
                 if self.inproc in events:
-                    self._on_stream(self._drain(self.inproc))
-                if self.pull in events:
-                    raws = self._drain(self.pull)
-                    if raws:
-                        self.engine.handle_intents(raws)
+                    while frames := self._drain(self.inproc, STREAM_CHUNK):
+                        self._on_stream(frames)
+                        self._intents()
+                        if len(frames) < STREAM_CHUNK:
+                            break
                 self._periodic()
             except Exception:  # a bug must not stop order handling: orders in doubt get looked up
                 self.log.exception("executor loop error")
                 self.metrics.bad_input.labels("internal_error").inc()
-                self.engine.unknown.update(
-                    link for link, o in self.engine.orders.items() if o.status in ("pending", "unknown")
+                engine.unknown.update(
+                    link for link, o in engine.orders.items() if o.status in ("pending", "unknown")
                 )
+        self._settle()
+
+    def _settle(self) -> None:
+        """Stopping: let the calls in flight finish (bounded) and journal their outcomes."""
+        try:
+            left = self.engine.settle(self.s.executor_http_timeout + 1.0)
+        except Exception:
+            self.log.exception("error while finishing calls in flight")
+            return
+        if left:
+            self.log.warning("stopping with calls in flight; recovery settles them at next start", count=left)
+
+    def _intents(self) -> None:
+        """Drain the intent socket without blocking and hand what came to the engine."""
+        raws = self._drain(self.pull)
+        if raws:
+            self.engine.handle_intents(raws)
+            if self.sender.fileno() is None:
+                self.engine.pump()  # inline sending: the calls have run already
 
     @staticmethod
-    def _drain(sock: zmq.Socket[bytes]) -> list[bytes]:
+    def _drain(sock: zmq.Socket[bytes], limit: int = MAX_DRAIN) -> list[bytes]:
         out = []
-        for _ in range(MAX_DRAIN):
+        for _ in range(limit):
             try:
                 out.append(sock.recv(zmq.NOBLOCK))
             except zmq.Again:
@@ -279,6 +323,8 @@ class ExecutorService:
             )
             self.metrics.open_orders.set(self.engine.open_count())
             self.metrics.journal_bytes.set(self.journal.size_bytes())
+            self.metrics.inflight.set(self.engine.inflight)
+            self.metrics.held.set(self.engine.keys.held)
             now_ms = self.rest.now_ms()
             for (path, cat), frac in self.limiter.headroom(now_ms).items():
                 self.metrics.headroom.labels(path, cat).set(frac)
@@ -296,6 +342,7 @@ class ExecutorService:
             self._load_instruments()
 
     def close(self) -> None:
+        self.sender.close()
         if self.stream is not None:
             self.stream.stop()
         if self.metrics_server is not None:

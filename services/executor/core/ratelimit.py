@@ -123,7 +123,11 @@ class RateLimiter:
     def observe(self, path: str, category: str, headers: Mapping[str, str], now_ms: float) -> None:
         lh = parse_limit_headers(headers)
         if lh is not None:
-            self.bucket(path, category, now_ms).correct(lh.limit, lh.remaining, lh.reset_ms, now_ms)
+            self.observe_parsed(path, category, lh, now_ms)
+
+    def observe_parsed(self, path: str, category: str, lh: LimitHeaders, now_ms: float) -> None:
+        """Like :meth:`observe`, with the headers already parsed."""
+        self.bucket(path, category, now_ms).correct(lh.limit, lh.remaining, lh.reset_ms, now_ms)
 
     def block(self, path: str, category: str, until_ms: float, now_ms: float) -> None:
         """After a 10006: nothing more on this bucket until ``until_ms``."""

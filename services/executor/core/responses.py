@@ -11,10 +11,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+
+from services.executor.core.ratelimit import LimitHeaders
 
 RATE_LIMIT_CODES = frozenset({10006})
 CLOCK_CODES = frozenset({10002})
@@ -67,9 +70,11 @@ class HttpResult:
 
     status: int
     body: bytes
-    headers: dict[str, str]
+    headers: Mapping[str, str]
     error: str = ""
     reset_ms: int = 0
+    #: The ``X-Bapi-Limit*`` headers, parsed once by the transport (None if absent).
+    limits: LimitHeaders | None = None
 
 
 def _decode(body: bytes) -> dict[str, Any] | None:
