@@ -1,24 +1,41 @@
-"""HTTP transport to Bybit's REST API: one pooled ``requests.Session``, signed requests, clock offset.
+"""HTTP transport to Bybit's REST API: signed requests over ``requests``' connection pools, clock offset.
 
 :meth:`RestClient.send` writes exactly ``call.payload`` (the bytes that were signed) and turns any
 outcome into an :class:`~services.executor.core.responses.HttpResult` (errors as ``timeout`` or
 ``connection``; never an exception). Error texts are built from exception kinds only, so nothing
 from a request (headers, signatures) can leak into a log line.
 
-Requests go straight to the session's pooled ``HTTPAdapter`` with a hand-built
-``PreparedRequest``: ``Session.request`` would re-parse the URL and handle cookies and redirects
-on every call (~130 µs here), none of which Bybit's API needs.
+It is used from several threads at once (the engine's and the sender threads): each thread gets
+its own ``requests`` ``HTTPAdapter``, so its own kept-alive connection. Everything that does not
+depend on the call is done once:
+
+* the environment - proxies (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``) and the CA bundle
+  (``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``) - is resolved at start for the base URL
+  (``Session.request`` would look it, and netrc, up on every call);
+* the static headers are built once (only what Bybit needs: no ``Accept``/``Accept-Encoding``);
+* each thread's adapter hands out its connection pool for the base URL once
+  (``HTTPAdapter.get_connection_with_tls_context``, with the resolved TLS settings), and calls go
+  to that pool's ``urlopen`` directly: ``Session.request``/``HTTPAdapter.send`` would re-parse the
+  URL, select proxies, normalise pool keys and build a ``Response`` with cookie extraction on every
+  call (together ~100 µs of CPU here, about 40 % of a call), none of which Bybit's API needs.
+
+With a proxy configured for the base URL, calls go through ``HTTPAdapter.send`` with the resolved
+proxies instead (the proxy pool needs the absolute-form request target the adapter builds).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from typing import Any
 
 import msgspec
 import requests
 import requests.adapters
+import urllib3
 from requests.models import PreparedRequest
-from requests.structures import CaseInsensitiveDict
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from services.executor.core.ratelimit import parse_limit_headers
 from services.executor.core.requests import RestCall
@@ -34,14 +51,40 @@ class RestClient:
         self.signer = signer
         self.timeout = timeout
         self.offset_ms = 0
-        self.session = requests.Session()
-        self._adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
-        self.session.mount("http://", self._adapter)
-        self.session.mount("https://", self._adapter)
-        self.session.headers.update({"Content-Type": "application/json", "User-Agent": "tickwire-executor"})
-        self._base_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(
-            {k: str(v) for k, v in self.session.headers.items()}
-        )
+        # the environment, once: proxies for this URL (honouring NO_PROXY) and the CA bundle
+        env = requests.Session().merge_environment_settings(self.base_url, {}, None, None, None)
+        self.proxies: dict[str, str] = dict(env.get("proxies") or {})
+        self._verify: Any = env.get("verify", True)
+        self._cert: Any = env.get("cert")
+        probe = PreparedRequest()
+        probe.prepare(method="GET", url=self.base_url + "/")
+        self._probe = probe
+        self._proxied = bool(requests.utils.select_proxy(self.base_url + "/", self.proxies))
+        self._base_headers = {"Content-Type": "application/json", "User-Agent": "tickwire-executor"}
+        self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        self._tls = threading.local()
+        self._adapters: list[requests.adapters.HTTPAdapter] = []
+        self._lock = threading.Lock()
+
+    def _adapter(self) -> requests.adapters.HTTPAdapter:
+        """This thread's adapter (one kept-alive connection per thread)."""
+        adapter: requests.adapters.HTTPAdapter | None = getattr(self._tls, "adapter", None)
+        if adapter is None:
+            adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
+            self._tls.adapter = adapter
+            with self._lock:
+                self._adapters.append(adapter)
+        return adapter
+
+    def _pool(self) -> Any:
+        """This thread's connection pool for the base URL (from its adapter, TLS settings applied)."""
+        pool = getattr(self._tls, "pool", None)
+        if pool is None:
+            adapter = self._adapter()
+            pool = adapter.get_connection_with_tls_context(self._probe, self._verify, cert=self._cert)
+            adapter.cert_verify(pool, self.base_url, self._verify, self._cert)  # type: ignore[no-untyped-call]
+            self._tls.pool = pool
+        return pool
 
     def now_ms(self) -> int:
         """Local wall-clock ms corrected by the measured offset (the exchange's clock)."""
@@ -53,23 +96,57 @@ class RestClient:
             if self.signer is None:
                 return HttpResult(0, b"", {}, error="connection")
             hdrs.update(self.signer.headers(self.now_ms(), call.payload))
+        body: bytes | None = None
+        if call.method == "POST":
+            body = call.payload
+            hdrs["Content-Length"] = str(len(body))
+        if self._proxied:
+            return self._send_via_adapter(call, hdrs, body, timeout)
+        try:
+            resp = self._pool().urlopen(
+                call.method,
+                call.target,
+                body=body,
+                headers=hdrs,
+                redirect=False,
+                assert_same_host=False,
+                retries=False,
+                timeout=self._timeout if timeout is None else urllib3.Timeout(connect=timeout, read=timeout),
+                preload_content=True,
+                decode_content=True,
+                chunked=False,
+            )
+        except Urllib3Timeout:
+            return HttpResult(0, b"", {}, error="timeout")
+        except (Urllib3Error, OSError, ValueError):
+            return HttpResult(0, b"", {}, error="connection")
+        headers = resp.headers  # case-insensitive
+        lh = parse_limit_headers(headers)
+        return HttpResult(resp.status, resp.data, headers, reset_ms=lh.reset_ms if lh else 0, limits=lh)
+
+    def _send_via_adapter(
+        self, call: RestCall, hdrs: dict[str, str], body: bytes | None, timeout: float | None
+    ) -> HttpResult:
         req = PreparedRequest()
         req.method = call.method
         req.url = self.base_url + call.target
-        if call.method == "POST":
-            req.body = call.payload
-            hdrs["Content-Length"] = str(len(call.payload))
-        req.headers = hdrs
-        req.hooks = {"response": []}
+        req.body = body
+        req.headers = hdrs  # type: ignore[assignment]  # a plain dict: the adapter only reads it
         try:
-            resp = self._adapter.send(req, timeout=timeout or self.timeout)
-            body = resp.content
+            resp = self._adapter().send(
+                req,
+                timeout=timeout or self.timeout,
+                verify=self._verify,
+                cert=self._cert,
+                proxies=self.proxies,
+            )
+            data = resp.content
         except requests.Timeout:
             return HttpResult(0, b"", {}, error="timeout")
         except requests.RequestException:
             return HttpResult(0, b"", {}, error="connection")
         lh = parse_limit_headers(resp.headers)
-        return HttpResult(resp.status_code, body, dict(resp.headers), reset_ms=lh.reset_ms if lh else 0)
+        return HttpResult(resp.status_code, data, resp.headers, reset_ms=lh.reset_ms if lh else 0, limits=lh)
 
     def sync_clock(self, call: RestCall) -> int | None:
         """Measure the server-minus-local offset with ``/v5/market/time`` (midpoint of the round trip)."""
@@ -89,4 +166,7 @@ class RestClient:
         return self.offset_ms
 
     def close(self) -> None:
-        self.session.close()
+        with self._lock:
+            adapters, self._adapters = self._adapters, []
+        for adapter in adapters:
+            adapter.close()
