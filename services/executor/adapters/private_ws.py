@@ -15,6 +15,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 import websockets
@@ -117,29 +118,44 @@ class PrivateStream:
             self.reconnects += 1
             self.log.info("private stream connected", url=self.url, topics=TOPICS)
             self._control(push, "connected")
-            pinger = asyncio.create_task(self._ping(ws))
-            stopper = asyncio.create_task(self._stop.wait())
+            loop = asyncio.get_running_loop()
+            last = [loop.time()]
+            dead = asyncio.Event()
+            helpers = [
+                asyncio.create_task(self._ping(ws)),
+                asyncio.create_task(self._close_on(self._stop.wait(), ws)),
+                asyncio.create_task(self._watch(ws, last, dead)),
+            ]
             try:
-                while not self._stop.is_set():
-                    recv = asyncio.create_task(ws.recv())
-                    done, _ = await asyncio.wait(
-                        {recv, stopper, pinger},
-                        timeout=2 * self.ping_interval,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                    if not done:  # not even a pong for two ping intervals: the connection is dead
-                        recv.cancel()
-                        raise TimeoutError
-                    if recv not in done:
-                        recv.cancel()
-                        if pinger in done:
-                            pinger.result()  # raises the ping error
-                        break
-                    frame = recv.result()
+                # one plain recv per frame (no task or wait() per frame); stop, a dead connection
+                # or a failed ping close the socket, which ends this loop
+                async for frame in ws:
+                    last[0] = loop.time()
                     push.send(frame.encode() if isinstance(frame, str) else frame)
             finally:
-                pinger.cancel()
-                stopper.cancel()
+                for task in helpers:
+                    task.cancel()
+            if dead.is_set():  # not even a pong for two ping intervals: the connection is dead
+                raise TimeoutError
+            pinger = helpers[0]
+            if pinger.done() and not pinger.cancelled() and pinger.exception() is not None:
+                raise pinger.exception()  # type: ignore[misc]
+
+    @staticmethod
+    async def _close_on(event: Any, ws: websockets.ClientConnection) -> None:
+        await event
+        await ws.close()
+
+    async def _watch(self, ws: websockets.ClientConnection, last: list[float], dead: asyncio.Event) -> None:
+        """Abort the connection when nothing (not even a pong) came for two ping intervals."""
+        loop = asyncio.get_running_loop()
+        limit = 2 * self.ping_interval
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            if loop.time() - last[0] > limit:
+                dead.set()
+                ws.transport.abort()
+                return
 
     async def _await_ack(self, ws: websockets.ClientConnection, push: zmq.Socket[bytes]) -> None:
         """Forward frames until the subscribe ack (so "connected" means updates now flow)."""
@@ -158,9 +174,13 @@ class PrivateStream:
             push.send(raw)
 
     async def _ping(self, ws: websockets.ClientConnection) -> None:
-        while True:
-            await asyncio.sleep(self.ping_interval)
-            await ws.send('{"op":"ping","req_id":"ping"}')
+        try:
+            while True:
+                await asyncio.sleep(self.ping_interval)
+                await ws.send('{"op":"ping","req_id":"ping"}')
+        except websockets.WebSocketException:
+            ws.transport.abort()  # ends the receive loop
+            raise
 
 
 class AuthFailed(Exception):

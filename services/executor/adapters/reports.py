@@ -1,7 +1,9 @@
 """Execution reports on the bus: ExecReport on topic ``ex.report.<category>.<symbol>``.
 
 Every text that reaches a report goes through ``scrub`` (the API key and secret are replaced by
-``***`` wherever they appear, e.g. in Bybit's 10004 ``origin_string``).
+``***`` wherever they appear, e.g. in Bybit's 10004 ``origin_string``). ``scrub`` must return its
+argument itself when there is nothing to replace: a report's ``data`` values are checked in one
+call over their concatenation, and scrubbed one by one only when that finds something.
 """
 
 from __future__ import annotations
@@ -60,7 +62,11 @@ class ReportPublisher:
         reason: str = "",
         data: dict[str, str] | None = None,
     ) -> None:
-        clean = {k: self.scrub(v) for k, v in data.items()} if data else {}
+        clean: dict[str, str] = {}
+        if data:
+            # one scrub over all the values; per value only if a secret is in there somewhere
+            joined = "\x1f".join(data.values())
+            clean = data if self.scrub(joined) is joined else {k: self.scrub(v) for k, v in data.items()}
         msg = ExecReport(
             status, action, category, symbol, link, order_id, code, self.scrub(reason), time.time_ns(), clean
         )
