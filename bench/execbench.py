@@ -4,6 +4,10 @@
 port (:mod:`bench.execprocs`), so the simulator's own time is excluded (it is reported apart).
 The latency runs from the PUSH of the intent; R5, a do-nothing executor behind the same loader
 and proxy, measures the PUSH hop and socket costs, and the executor's own time is the difference.
+The executor's CPU per intent (all threads, over the load phase) and bybit_sim's CPU are reported
+too: on this 2-core machine the simulator, the proxy, the loader and the executor share the CPUs.
+``BENCH_EXEC_RATE``, ``BENCH_EXEC_COUNT`` and ``BENCH_EXEC_WORKERS`` (``executor_http_workers``)
+override the defaults for experiments.
 """
 
 from __future__ import annotations
@@ -18,7 +22,19 @@ from typing import Any
 import msgspec
 
 from bench.context import Ctx
-from bench.harness import LOAD_CPU, SUT_CPU, Group, Proc, free_port, group, rss_mb, tcp, wait_for
+from bench.harness import (
+    LOAD_CPU,
+    SUT_CPU,
+    Group,
+    Proc,
+    cpu_seconds,
+    free_port,
+    group,
+    rss_mb,
+    runq_wait_seconds,
+    tcp,
+    wait_for,
+)
 from bench.stats import Figure, Target, summarize
 
 KEY, SECRET = "sim-key", "sim-secret"
@@ -130,7 +146,7 @@ def run(ctx: Ctx) -> None:
     count = int(os.environ.get("BENCH_EXEC_COUNT", 0)) or ctx.n(int(rate * 5), 200)
     with group(ctx.logs) as g:
         http, ws = free_port(), free_port()
-        g.service(
+        sim = g.service(
             "services.bybit_sim",
             {
                 "sim_http_port": http,
@@ -176,6 +192,7 @@ def run(ctx: Ctx) -> None:
                 "symbols": "linear:BTCUSDT",
                 "book_rep": tcp(free_port()),
                 "log_level": "info",  # "executor ready" is an info line; nothing is logged per intent
+                **({"executor_http_workers": w} if (w := os.environ.get("BENCH_EXEC_WORKERS")) else {}),
             },
             cpu=SUT_CPU,
         )
@@ -183,7 +200,9 @@ def run(ctx: Ctx) -> None:
         if not ex.alive:
             raise RuntimeError(f"executor exited: {ex.tail()}")
         rss0 = rss_mb(ex.pid)
+        cpu0, runq0, sim0 = cpu_seconds(ex.pid), runq_wait_seconds(ex.pid), cpu_seconds(sim.pid)
         res = _load(ctx, g, pull, proxy, count, rate, "ex")
+        cpu1, runq1, sim1 = cpu_seconds(ex.pid), runq_wait_seconds(ex.pid), cpu_seconds(sim.pid)
         rss1 = rss_mb(ex.pid)
     lat, b = res["lat"], base["lat"]
     ctx.samples["executor intent PUSH→request on wire"] = lat
@@ -229,6 +248,16 @@ def run(ctx: Ctx) -> None:
             "µs",
             sb.get("p99_us"),
             "R5",
+        )
+    )
+    ctx.add(
+        Figure(
+            "exec_cpu_per_intent",
+            "executor CPU per intent (all threads, user+sys)",
+            (cpu1 - cpu0) / max(len(lat), 1) * 1e6,
+            "µs",
+            note=f"{cpu1 - cpu0:.2f} s CPU for {len(lat)} intents; its threads were runnable but "
+            f"waiting for a CPU {runq1 - runq0:.2f} s; bybit_sim used {sim1 - sim0:.2f} s CPU meanwhile",
         )
     )
     ctx.add(
