@@ -342,7 +342,12 @@ class Engine(OrderTracker):
                 return n
             for job in done:
                 self.inflight -= 1
-                self._complete(job)
+                try:
+                    self._complete(job)
+                except Exception:  # a bug must not lose the other outcomes: look this call's orders up
+                    self.log.exception("error applying a call's outcome")
+                    self.metrics.bad_input.labels("internal_error").inc()
+                    self.unknown.update(k[1] for k in job.claim.exclusive if k[0] == "link")
                 n += 1
             self._dispatch()
 
