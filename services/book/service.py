@@ -28,7 +28,7 @@ from services.common.bus import Gap, Subscriber
 from services.common.config import Settings
 from services.common.log import get_logger
 from services.common.metrics import MetricsServer, new_registry, serve_metrics
-from services.common.security import CurveConfig
+from services.common.security import CurveConfig, client_curve
 from services.common.wire import BookUpdate, Heartbeat, StreamStatus
 
 QUERY_BATCH = 64
@@ -84,7 +84,10 @@ class BookService:
         )
         self.bbo = BboPublisher(self.ctx, settings.book_pub)
         self.feed_ctl = FeedControl(
-            self.ctx, settings.feed_ctl, timeout=min(1.0, settings.book_resync_timeout)
+            self.ctx,
+            settings.feed_ctl,
+            timeout=min(1.0, settings.book_resync_timeout),
+            curve=client_curve(CurveConfig.from_settings(settings)),
         )
         self.metrics_server: MetricsServer | None = None
         self._ctl_failing: set[tuple[str, str]] = set()

@@ -164,8 +164,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sim_rate_limit_scale: float = 1.0
 
     # --- security -------------------------------------------------------------------------
-    #: CURVE secret key file of the book query / executor order servers (``tickwire keys
-    #: generate``; see docs/security.md); empty = no CURVE, and only loopback binds are allowed.
+    #: CURVE secret key file of the book query / executor order / feed control servers (``tickwire
+    #: keys generate``; see docs/security.md); empty = no CURVE, and only loopback binds are allowed.
     curve_server_secret_file: str = ""
     #: Directory of client public certificates (``*.key``) allowed to connect to servers.
     curve_authorized_dir: str = ""

@@ -59,6 +59,7 @@ __all__ = [
     "load_keypair",
     "load_public_key",
     "secure_server_socket",
+    "server_mode",
 ]
 
 _log = get_logger("security")
@@ -256,6 +257,32 @@ class ServerSecurity:
         return f"ServerSecurity(endpoint={self.endpoint!r}, mode={self.mode!r})"
 
 
+def server_mode(endpoint: str, cfg: CurveConfig) -> Literal["plain", "insecure", "curve"]:
+    """How an endpoint that accepts commands is bound under the policy (module docstring).
+
+    Pure: reads no key file. Lets a service refuse a bad configuration before it opens anything.
+
+    Raises:
+        ConfigError: beyond loopback without keys (and not ``allow_insecure_remote``), or only one
+            half of the server configuration.
+    """
+    if not cfg.server_enabled:
+        if is_loopback_endpoint(endpoint):
+            return "plain"
+        if not cfg.allow_insecure_remote:
+            raise ConfigError(
+                f"{endpoint} is reachable beyond this host but CURVE is not configured: set "
+                "TICKWIRE_CURVE_SERVER_SECRET_FILE and TICKWIRE_CURVE_AUTHORIZED_DIR (see `tickwire keys "
+                "generate` and docs/security.md), or bind to 127.0.0.1"
+            )
+        return "insecure"
+    if not cfg.server_secret_file or not cfg.authorized_dir:
+        raise ConfigError(
+            "CURVE server needs both TICKWIRE_CURVE_SERVER_SECRET_FILE and TICKWIRE_CURVE_AUTHORIZED_DIR"
+        )
+    return "curve"
+
+
 def secure_server_socket(
     ctx: zmq.Context[Any],
     sock: zmq.Socket[Any],
@@ -276,16 +303,11 @@ def secure_server_socket(
     """
     if sock.context.underlying != ctx.underlying:
         raise ValueError("ctx is not the context the socket was made from")
-    if not cfg.server_enabled:
-        if is_loopback_endpoint(endpoint):
-            sock.bind(endpoint)
-            return ServerSecurity(sock, endpoint, "plain", None)
-        if not cfg.allow_insecure_remote:
-            raise ConfigError(
-                f"{endpoint} is reachable beyond this host but CURVE is not configured: set "
-                "TICKWIRE_CURVE_SERVER_SECRET_FILE and TICKWIRE_CURVE_AUTHORIZED_DIR (see `tickwire keys "
-                "generate` and docs/security.md), or bind to 127.0.0.1"
-            )
+    mode = server_mode(endpoint, cfg)
+    if mode == "plain":
+        sock.bind(endpoint)
+        return ServerSecurity(sock, endpoint, "plain", None)
+    if mode == "insecure":
         _log.warning(
             "INSECURE: endpoint bound beyond loopback WITHOUT authentication; anyone who can reach it "
             "can use it (TICKWIRE_ALLOW_INSECURE_REMOTE=true)",
@@ -293,10 +315,6 @@ def secure_server_socket(
         )
         sock.bind(endpoint)
         return ServerSecurity(sock, endpoint, "insecure", None)
-    if not cfg.server_secret_file or not cfg.authorized_dir:
-        raise ConfigError(
-            "CURVE server needs both TICKWIRE_CURVE_SERVER_SECRET_FILE and TICKWIRE_CURVE_AUTHORIZED_DIR"
-        )
     pair = load_keypair(cfg.server_secret_file)
     directory = Path(cfg.authorized_dir)
     zap = _acquire_zap(ctx, directory, registry)

@@ -22,6 +22,7 @@ from services.common.errors import ConfigError
 from services.common.log import get_logger
 from services.common.metrics import new_registry, serve_metrics, up_gauge
 from services.common.rpc import error_reply
+from services.common.security import CurveConfig, server_mode
 from services.feed.adapters.connection import BaseConnection
 from services.feed.adapters.control import ControlServer
 from services.feed.adapters.metrics import FeedMetrics
@@ -70,6 +71,7 @@ def validate(settings: Settings) -> None:
     if settings.feed_max_frame_bytes < 1:
         raise ConfigError("TICKWIRE_FEED_MAX_FRAME_BYTES must be positive")
     transport_class(settings.feed_ws_client)
+    server_mode(settings.feed_ctl, CurveConfig.from_settings(settings))  # the control endpoint's policy
 
 
 class Feed:
@@ -102,7 +104,13 @@ class Feed:
         s = self.settings
         self.ctx = zmq.Context()
         self.pub = Publisher(self.ctx, s.feed_pub, service=SERVICE, hwm=s.feed_pub_hwm)
-        self.control = ControlServer(self.ctx, s.feed_ctl, self.handle_control)
+        self.control = ControlServer(
+            self.ctx,
+            s.feed_ctl,
+            self.handle_control,
+            curve=CurveConfig.from_settings(s),
+            registry=self.registry,
+        )
         for session in self.sessions:
             url = s.bybit_public_ws_url.replace("{category}", session.category)
             conn = self.connection_class(

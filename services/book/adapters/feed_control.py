@@ -1,5 +1,6 @@
 """Asks the feed for fresh snapshots (``resnapshot`` on its control endpoint) from a worker
-thread, so a slow or absent feed never blocks the book's main loop.
+thread, so a slow or absent feed never blocks the book's main loop. With CURVE client keys
+configured, it connects as a CURVE client (the feed's endpoint must then have server keys).
 
 The main loop calls :meth:`FeedControl.request` (never blocks; a symbol already waiting is
 not queued twice) and collects outcomes with :meth:`FeedControl.take_results`.
@@ -21,9 +22,18 @@ Result = tuple[Key, str, str]
 
 
 class FeedControl:
-    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, *, timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        ctx: zmq.Context[zmq.Socket[bytes]],
+        endpoint: str,
+        *,
+        timeout: float = 1.0,
+        curve: tuple[bytes, bytes, bytes] | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
+        #: CURVE client keys (see :func:`services.common.security.client_curve`); None = plain
+        self._curve = curve
         self._ctx = ctx
         self._queue: queue.SimpleQueue[Key | None] = queue.SimpleQueue()
         self._results: deque[Result] = deque()
@@ -60,7 +70,7 @@ class FeedControl:
         return len(self._pending)
 
     def _run(self) -> None:
-        client = JsonClient(self.endpoint, timeout=self.timeout, ctx=self._ctx)
+        client = JsonClient(self.endpoint, timeout=self.timeout, ctx=self._ctx, curve=self._curve)
         try:
             while True:
                 key = self._queue.get()

@@ -24,6 +24,7 @@ from services.common.security import (
     load_keypair,
     load_public_key,
     secure_server_socket,
+    server_mode,
 )
 from services.keys_cli import cli
 from tests.helpers import free_port
@@ -322,3 +323,16 @@ def test_keys_cli_generate_and_show(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert cli(["show", str(tmp_path / "missing")]) == 1
     assert cli([]) == 2
     assert cli(["generate", "--dir", str(tmp_path)]) == 2
+
+
+def test_server_mode_follows_the_endpoint_policy() -> None:
+    keys = CurveConfig(server_secret_file="s.key_secret", authorized_dir="clients")
+    assert server_mode("tcp://127.0.0.1:5557", CurveConfig()) == "plain"
+    assert server_mode("ipc:///tmp/feed-ctl", CurveConfig()) == "plain"
+    assert server_mode("tcp://127.0.0.1:5557", keys) == "curve"  # keys configured: CURVE on loopback too
+    assert server_mode("tcp://*:5557", keys) == "curve"
+    assert server_mode("tcp://*:5557", CurveConfig(allow_insecure_remote=True)) == "insecure"
+    with pytest.raises(ConfigError, match="CURVE is not configured"):
+        server_mode("tcp://0.0.0.0:5557", CurveConfig())
+    with pytest.raises(ConfigError, match="needs both"):
+        server_mode("tcp://*:5557", CurveConfig(server_secret_file="s.key_secret"))
