@@ -84,7 +84,8 @@ def _apply_side(
     Hot path: an update of a live price is a string-keyed dict probe and store plus one float
     of the size (no price parse); the store comes first and a size that is not a positive finite
     number is dealt with after it (a zero deletes the level; a bad size raises, leaving the book
-    undefined as any error does). New prices and deletes parse the price."""
+    undefined as any error does). New prices and deletes parse the price. The side's heap is
+    rebuilt in place from its live keys when it holds more than twice as many keys as levels."""
     inf = INF
     flt = float
     added = False
@@ -125,6 +126,9 @@ def _apply_side(
                 del d[old]
         else:
             raise BookInvariantError(BAD_SIZE, f"bad {'bid' if bid else 'ask'} size {q!r}")
+    if len(heap) > 2 * len(d) + 64:  # mostly stale keys: rebuild in place from the live ones
+        heap[:] = keys
+        heapify(heap)
     return added
 
 
@@ -209,22 +213,9 @@ class L2Book:
         added = False
         try:
             if bids:
-                d = self.bids
-                keys = self._bkeys
-                heap = self._bheap
-                added = _apply_side(d, keys, heap, bids, True)
-                if len(heap) > 2 * len(d) + 64:
-                    self._bheap = heap = list(keys)
-                    heapify(heap)
-            if asks:
-                d = self.asks
-                keys = self._akeys
-                heap = self._aheap
-                if _apply_side(d, keys, heap, asks, False):
-                    added = True
-                if len(heap) > 2 * len(d) + 64:
-                    self._aheap = heap = list(keys)
-                    heapify(heap)
+                added = _apply_side(self.bids, self._bkeys, self._bheap, bids, True)
+            if asks and _apply_side(self.asks, self._akeys, self._aheap, asks, False):
+                added = True
         except (ValueError, TypeError):
             raise BookInvariantError(BAD_LEVEL, "unparsable level in delta") from None
         self.version += 1
