@@ -113,6 +113,7 @@ class Engine(Ledger):
         if order.order_type == "Market":
             order.price_text = "0" if order.category == "spot" else self._protection(inst, order.side, ref)
         acct.orders[order.order_id] = order
+        acct.live[order.order_id] = order
         if order.order_link_id:
             acct.link_ids[order.order_link_id] = order.order_id
         pushes = self._match_new(acct, inst, order, book, now_ms)

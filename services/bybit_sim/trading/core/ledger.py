@@ -37,6 +37,9 @@ class Account:
     uid: int
     wallet: Wallet
     orders: dict[str, Order] = field(default_factory=dict)
+    #: The orders that may still be open, in creation order (finished ones are dropped lazily):
+    #: margin checks walk these, not every order ever placed.
+    live: dict[str, Order] = field(default_factory=dict)
     link_ids: dict[str, str] = field(default_factory=dict)
     positions: dict[tuple[str, str], Position] = field(default_factory=dict)
 
@@ -125,8 +128,12 @@ class Ledger:
         for pos in acct.positions.values():
             if pos.settle_coin == settle_coin:
                 used += pos.value() / LEVERAGE
-        for order in acct.orders.values():
-            if order.is_open and order.category != "spot" and order.price is not None:
+        live = acct.live
+        for order in list(live.values()):
+            if not order.is_open:  # finished orders never reopen
+                del live[order.order_id]
+                continue
+            if order.category != "spot" and order.price is not None:
                 inst = self.instruments.get((order.category, order.symbol))
                 if inst is not None and inst.settle_coin == settle_coin:
                     used += order_value(order.category, order.leaves, order.price) / LEVERAGE
