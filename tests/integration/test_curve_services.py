@@ -100,11 +100,8 @@ def _ping(endpoint: str, cfg: CurveConfig | None, timeout: float) -> dict[str, A
         return client.request({"op": "ping"})
 
 
-@book_wired
-def test_book_answers_only_authorized_clients(spawn: Callable[..., ServiceProcess], keys: Keys) -> None:
-    port = free_port()
-    proc = _book(spawn, port, **keys.server_settings())
-    endpoint = tcp(port)
+def _wait_answered(proc: ServiceProcess, endpoint: str, keys: Keys) -> None:
+    """Wait until ``proc`` answers a ping from the authorized client (it may still be starting)."""
 
     def alice_ok() -> bool:
         assert proc.alive, proc.log_text()
@@ -113,7 +110,16 @@ def test_book_answers_only_authorized_clients(spawn: Callable[..., ServiceProces
         except RpcTimeout:
             return False
 
-    eventually(alice_ok, timeout=30, message="authorized client got no reply")
+    eventually(alice_ok, timeout=30, message=f"authorized client got no reply from {endpoint}")
+
+
+@book_wired
+def test_book_answers_only_authorized_clients(spawn: Callable[..., ServiceProcess], keys: Keys) -> None:
+    port = free_port()
+    proc = _book(spawn, port, **keys.server_settings())
+    endpoint = tcp(port)
+
+    _wait_answered(proc, endpoint, keys)
     with pytest.raises(RpcTimeout):
         _ping(endpoint, None, REFUSED_WITHIN)
     with pytest.raises(RpcTimeout):
@@ -214,14 +220,7 @@ def test_feed_control_answers_only_authorized_clients(
     proc = _feed(spawn, f"tcp://0.0.0.0:{port}", **keys.server_settings())
     endpoint = tcp(port)
 
-    def alice_ok() -> bool:
-        assert proc.alive, proc.log_text()
-        try:
-            return _ping(endpoint, keys.client(keys.alice_secret), 1.0 * FACTOR).get("ok") is True
-        except RpcTimeout:
-            return False
-
-    eventually(alice_ok, timeout=30, message="authorized client got no reply from the feed")
+    _wait_answered(proc, endpoint, keys)
     # the book's resnapshot client with the authorized key is answered (the symbol is not live
     # here, so the feed may say ok=false: any reply proves the channel), the others are not
     assert _resnapshot_result(endpoint, client_curve(keys.client(keys.alice_secret))) in ("ok", "error")
