@@ -47,7 +47,10 @@ MAX_WAIT_MS = 2000.0
 
 
 class SharedRateLimiter(RateLimiter):
-    """The token buckets of :class:`RateLimiter`, safe to use from several threads."""
+    """The token buckets of :class:`RateLimiter`, safe to use from several threads.
+
+    ``observe`` (raw headers) is not overridden: it parses, then calls the locked
+    :meth:`observe_parsed` (the lock is not re-entrant, so it must not be taken twice)."""
 
     def __init__(self, limits: Mapping[tuple[str, str], float] | None = None) -> None:
         super().__init__(limits)
@@ -56,10 +59,6 @@ class SharedRateLimiter(RateLimiter):
     def acquire(self, path: str, category: str, n: float, now_ms: float) -> float:
         with self._lock:
             return super().acquire(path, category, n, now_ms)
-
-    def observe(self, path: str, category: str, headers: Mapping[str, str], now_ms: float) -> None:
-        with self._lock:
-            super().observe(path, category, headers, now_ms)
 
     def observe_parsed(self, path: str, category: str, lh: LimitHeaders, now_ms: float) -> None:
         with self._lock:
@@ -109,11 +108,8 @@ class Dispatcher:
         t0 = time.perf_counter()
         res = self.t.send(call)
         self.metrics.rest_latency.labels(call.path).observe(time.perf_counter() - t0)
-        if call.signed:
-            if res.limits is not None:
-                self.limiter.observe_parsed(call.path, call.category, res.limits, self.t.now_ms())
-            elif res.headers:
-                self.limiter.observe(call.path, call.category, res.headers, self.t.now_ms())
+        if call.signed and res.limits is not None:  # parsed once, by the transport
+            self.limiter.observe_parsed(call.path, call.category, res.limits, self.t.now_ms())
         return res
 
     def _retry_wait(self, call: RestCall, outcome: Retryable) -> None:
