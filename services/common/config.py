@@ -123,6 +123,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Sender threads, each with its own HTTP connection: up to this many REST calls in flight at
     #: once (0: one call at a time, on the executor's own thread). See docs/orders.md.
     executor_http_workers: int = 4
+    #: The order path's own kept-alive connections (docs/orders.md "The wire transport"): first
+    #: attempts of order calls are written from the executor's loop; 0 sends everything through
+    #: the sender threads. Unused with a proxy or a client certificate (``requests`` then).
+    executor_wire_connections: int = 4
 
     # --- monitor --------------------------------------------------------------------------
     monitor_port: int = 9100

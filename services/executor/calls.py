@@ -23,7 +23,7 @@ from typing import Any
 from services.executor.core.gate import Claim
 from services.executor.core.intents import AmendIntent, CancelAllIntent, CancelIntent, CreateIntent
 from services.executor.core.requests import RestCall
-from services.executor.core.responses import Ambiguous, Outcome
+from services.executor.core.responses import Ambiguous, HttpResult, Outcome
 from services.executor.dispatch import Dispatcher
 
 MAX_CALL_ATTEMPTS = 3
@@ -49,15 +49,17 @@ class Job:
 class PlaceJob(Job):
     """Creates of one category (≤ its batch limit): ``result`` is one outcome per intent."""
 
-    __slots__ = ("category", "chunk")
+    __slots__ = ("category", "chunk", "first")
 
     def __init__(self, category: str, chunk: list[CreateIntent], claim: Claim) -> None:
         super().__init__(claim)
         self.category = category
         self.chunk = chunk
+        #: The response to a first attempt the wire transport sent (then retried here).
+        self.first: HttpResult | None = None
 
     def run(self, d: Dispatcher) -> None:
-        self.result = d.place(self.chunk)
+        self.result = d.place(self.chunk, self.first)
 
     def fail(self, reason: str) -> None:
         self.result = [Ambiguous("internal", reason)] * len(self.chunk)
@@ -66,7 +68,7 @@ class PlaceJob(Job):
 class CallJob(Job):
     """A cancel, amend or cancel-all (idempotent: an ambiguous outcome is retried here)."""
 
-    __slots__ = ("action", "call", "intent", "intent_id")
+    __slots__ = ("action", "call", "first", "intent", "intent_id")
 
     def __init__(
         self,
@@ -81,11 +83,13 @@ class CallJob(Job):
         self.intent = intent
         self.call = call
         self.action = action
+        #: The response to a first attempt the wire transport sent (then retried here).
+        self.first: HttpResult | None = None
 
     def run(self, d: Dispatcher) -> None:
         outcome: Outcome = Ambiguous("none", "")
-        for _ in range(MAX_CALL_ATTEMPTS):
-            outcome = d.call(self.call)
+        for attempt in range(MAX_CALL_ATTEMPTS):
+            outcome = d.call(self.call, self.first if attempt == 0 else None)
             if not isinstance(outcome, Ambiguous):
                 break
             d.metrics.retries.labels(f"{self.action}_{outcome.cause}").inc()

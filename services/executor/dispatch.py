@@ -127,26 +127,33 @@ class Dispatcher:
         else:
             self.sleep(0.2)
 
-    def call(self, call: RestCall) -> Outcome:
-        """A single (non-create) call with retries of retryable outcomes."""
+    def call(self, call: RestCall, first: HttpResult | None = None) -> Outcome:
+        """A single (non-create) call with retries of retryable outcomes.
+
+        ``first``: the response to an attempt already sent (by the wire transport), taken as the
+        first attempt's."""
         outcome: Outcome = Rejected("retries", "no attempt")
-        for _ in range(MAX_RETRIES):
-            outcome = classify(self.send(call), is_create=call.is_create)
+        for attempt in range(MAX_RETRIES):
+            res = first if attempt == 0 and first is not None else self.send(call)
+            outcome = classify(res, is_create=call.is_create)
             if not isinstance(outcome, Retryable):
                 return outcome
             self._retry_wait(call, outcome)
         assert isinstance(outcome, Retryable)
         return Rejected(outcome.code, f"gave up after {MAX_RETRIES} attempts: {outcome.reason}")
 
-    def place(self, intents: Sequence[CreateIntent]) -> list[Outcome]:
-        """Creates of one category (≤ batch limit) → one outcome per intent, in order."""
+    def place(self, intents: Sequence[CreateIntent], first: HttpResult | None = None) -> list[Outcome]:
+        """Creates of one category (≤ batch limit) → one outcome per intent, in order.
+
+        ``first``: the response to the first attempt, already sent (by the wire transport) as
+        :func:`create_call` of ``intents``; retryable items are then re-sent from here."""
         results: list[Outcome | None] = [None] * len(intents)
         todo = list(range(len(intents)))
         last: Outcome | None = None
-        for _ in range(MAX_RETRIES):
+        for attempt in range(MAX_RETRIES):
             chunk = [intents[i] for i in todo]
-            call = build_create(chunk[0]) if len(chunk) == 1 else build_create_batch(chunk[0].category, chunk)
-            res = self.send(call)
+            call = create_call(chunk)
+            res = first if attempt == 0 and first is not None else self.send(call)
             outs = (
                 classify_batch(res, len(chunk))
                 if call.path == CREATE_BATCH
@@ -191,6 +198,11 @@ class Dispatcher:
         if isinstance(outcome, Accepted):
             return outcome.result
         return None
+
+
+def create_call(chunk: Sequence[CreateIntent]) -> RestCall:
+    """The request for creates of one category: a create, or a create-batch of several."""
+    return build_create(chunk[0]) if len(chunk) == 1 else build_create_batch(chunk[0].category, chunk)
 
 
 def decode_obj(body: bytes) -> dict[str, Any] | None:

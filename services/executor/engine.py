@@ -25,6 +25,7 @@ from msgspec import UNSET
 from services.executor.adapters.book import BookPrices, Top
 from services.executor.adapters.journal import Journal
 from services.executor.adapters.reports import ReportPublisher
+from services.executor.adapters.wire import WireSender
 from services.executor.calls import BarrierJob, CallJob, InlineSender, Job, PlaceJob, QueryJob, SenderPool
 from services.executor.core import lifecycle
 from services.executor.core.gate import (
@@ -83,7 +84,7 @@ class Engine(OrderTracker):
         log: Any,
         *,
         now_ms: Callable[[], float],
-        sender: SenderPool | InlineSender | None = None,
+        sender: SenderPool | InlineSender | WireSender | None = None,
     ) -> None:
         super().__init__(journal, reports)
         self.d = dispatcher
@@ -97,7 +98,7 @@ class Engine(OrderTracker):
         #: ``executor_max_intent_bytes``: larger intents are refused (``schema``, counted ``too_large``).
         self.max_intent_bytes: int | None = None
         #: Runs the REST work of jobs (sender threads, or inline).
-        self.sender: SenderPool | InlineSender = sender or InlineSender(dispatcher, log)
+        self.sender: SenderPool | InlineSender | WireSender = sender or InlineSender(dispatcher, log)
         #: Orders calls that must not overlap (docs/orders.md "Calls in flight").
         self.keys: KeyGate[Job] = KeyGate()
         #: Jobs whose keys are taken, waiting for a free sender (oldest first).

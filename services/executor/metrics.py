@@ -53,3 +53,12 @@ class ExecutorMetrics:
         self.held = Gauge(
             f"{P}_calls_held", "Calls held back behind a call in flight on the same key", registry=registry
         )
+        self.calls_by_route = Counter(
+            f"{P}_calls_total",
+            "REST calls by route: wire (sent from the loop on its own connections) or pool (sender threads)",
+            ["route"],
+            registry=registry,
+        )
+        self.wire_connections = Gauge(
+            f"{P}_wire_connections", "Open connections of the wire transport", registry=registry
+        )

@@ -29,6 +29,7 @@ from services.executor.adapters.journal import Journal
 from services.executor.adapters.private_ws import INPROC, PrivateStream
 from services.executor.adapters.reports import ReportPublisher
 from services.executor.adapters.rest import RestClient
+from services.executor.adapters.wire import WireSender
 from services.executor.calls import InlineSender, SenderPool
 from services.executor.core.instruments import parse_instruments
 from services.executor.core.modes import Endpoints
@@ -100,12 +101,27 @@ class ExecutorService:
         workers = settings.executor_http_workers
         if not 0 <= workers <= MAX_HTTP_WORKERS:
             raise ConfigError(f"TICKWIRE_EXECUTOR_HTTP_WORKERS={workers}: choose 0..{MAX_HTTP_WORKERS}")
+        wire = settings.executor_wire_connections
+        if not 0 <= wire <= MAX_HTTP_WORKERS:
+            raise ConfigError(f"TICKWIRE_EXECUTOR_WIRE_CONNECTIONS={wire}: choose 0..{MAX_HTTP_WORKERS}")
         # paper mode's venue lives on the loop's thread: one call at a time there
-        self.sender: SenderPool | InlineSender = (
+        self.sender: SenderPool | InlineSender | WireSender = (
             SenderPool(self.dispatcher, workers, self.log)
             if workers > 0 and self.paper is None
             else InlineSender(self.dispatcher, self.log)
         )
+        target = self.rest.wire_target() if isinstance(self.sender, SenderPool) and wire > 0 else None
+        if target is not None and isinstance(self.sender, SenderPool):
+            self.sender = WireSender(
+                self.dispatcher,
+                self.rest,
+                target,
+                self.sender,
+                wire,
+                self.metrics,
+                self.log,
+                timeout=settings.executor_http_timeout,
+            )
         limits = RiskLimits(
             max_order_notional=Decimal(settings.executor_max_order_notional),
             max_position=Decimal(settings.executor_max_position),

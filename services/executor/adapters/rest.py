@@ -21,26 +21,46 @@ depend on the call is done once:
 
 With a proxy configured for the base URL, calls go through ``HTTPAdapter.send`` with the resolved
 proxies instead (the proxy pool needs the absolute-form request target the adapter builds).
+
+The order path's first attempts go through :mod:`services.executor.adapters.wire` instead when it
+can be used (:meth:`RestClient.wire_target`: no proxy, no client certificate): this client builds
+their bytes (:meth:`RestClient.encode`) with the same headers and TLS trust settings.
 """
 
 from __future__ import annotations
 
+import os
+import ssl
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 import requests
 import requests.adapters
 import urllib3
 from requests.models import PreparedRequest
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from services.executor.core.http1 import Response, encode_request
 from services.executor.core.ratelimit import parse_limit_headers
 from services.executor.core.requests import RestCall
 from services.executor.core.responses import HttpResult, server_time_ms
 from services.executor.core.signing import Signer
+
+
+@dataclass(frozen=True, slots=True)
+class WireTarget:
+    """Where, and how, the wire transport connects for this client's base URL."""
+
+    host: str
+    port: int
+    #: TLS settings (None: plain HTTP).
+    tls: ssl.SSLContext | None
 
 
 class RestClient:
@@ -61,6 +81,7 @@ class RestClient:
         self._probe = probe
         self._proxied = bool(requests.utils.select_proxy(self.base_url + "/", self.proxies))
         self._base_headers = {"Content-Type": "application/json", "User-Agent": "tickwire-executor"}
+        self._host = (urlsplit(self.base_url).netloc or "").rpartition("@")[2]
         self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
         self._tls = threading.local()
         self._adapters: list[requests.adapters.HTTPAdapter] = []
@@ -85,6 +106,46 @@ class RestClient:
             adapter.cert_verify(pool, self.base_url, self._verify, self._cert)  # type: ignore[no-untyped-call]
             self._tls.pool = pool
         return pool
+
+    def wire_target(self) -> WireTarget | None:
+        """Connection settings for the wire transport, or None where only ``requests`` applies.
+
+        None with a proxy for the base URL or a client certificate (``requests`` handles both)."""
+        if self._proxied or self._cert:
+            return None
+        url = urlsplit(self.base_url)
+        host = url.hostname or ""
+        if url.scheme == "http":
+            return WireTarget(host, url.port or 80, None)
+        if url.scheme != "https":
+            return None
+        verify = self._verify
+        if verify is False:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        elif isinstance(verify, str) and os.path.isdir(verify):
+            ctx = ssl.create_default_context(capath=verify)
+        else:
+            bundle = verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH
+            ctx = ssl.create_default_context(cafile=bundle)
+        return WireTarget(host, url.port or 443, ctx)
+
+    def encode(self, call: RestCall) -> bytes:
+        """The bytes of ``call`` as one HTTP/1.1 request, signed now (same headers as :meth:`send`)."""
+        hdrs = list(self._base_headers.items())
+        if call.signed:
+            if self.signer is None:
+                raise ValueError("signed call without API keys")
+            hdrs += self.signer.headers(self.now_ms(), call.payload).items()
+        body = call.payload if call.method == "POST" else None
+        return encode_request(call.method, self._host, call.target, hdrs, body)
+
+    @staticmethod
+    def result_of(resp: Response) -> HttpResult:
+        """A wire response as the :class:`HttpResult` :meth:`send` returns."""
+        lh = parse_limit_headers(resp.headers)
+        return HttpResult(resp.status, resp.body, resp.headers, reset_ms=lh.reset_ms if lh else 0, limits=lh)
 
     def now_ms(self) -> int:
         """Local wall-clock ms corrected by the measured offset (the exchange's clock)."""
