@@ -224,13 +224,10 @@ class WireSender:
         now_ms = self.client.now_ms()
         if call.signed and self.d.limiter.acquire(call.path, call.category, call.weight, now_ms) > 0:
             return False  # the pool waits for the tokens
+        conn = self._usable()
+        if conn is None:
+            return False
         data = self.client.encode(call)
-        conn = self._idle.pop()
-        if time.monotonic() - conn.idle_since > IDLE_MAX_S:
-            self._drop(conn)
-            if not self._idle:
-                return False
-            conn = self._idle.pop()
         conn.job, conn.call = job, call
         conn.t0 = time.perf_counter()
         conn.deadline = time.monotonic() + self.timeout
@@ -246,6 +243,23 @@ class WireSender:
                 return False
             self._fail(conn, "connection")
         return True
+
+    def _usable(self) -> Conn | None:
+        """An idle connection that is still open (as far as can be known without a round trip)."""
+        while self._idle:
+            conn = self._idle.pop()
+            if time.monotonic() - conn.idle_since > IDLE_MAX_S:
+                self._drop(conn)
+                continue
+            # a close (or anything else) the loop has not read yet: look before writing on it,
+            # or a create would meet a closed connection and its outcome would be unknown
+            readable, _, _ = select.select([conn.fd], [], [], 0)
+            if readable:
+                self._readable(conn)  # drops it on EOF; a TLS session ticket leaves it open
+                if self._conns.get(conn.fd) is not conn:
+                    continue
+            return conn
+        return None
 
     # --- completions -----------------------------------------------------------------------------
     def take(self) -> list[Job]:
