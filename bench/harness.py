@@ -14,7 +14,6 @@ import json
 import os
 import selectors
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,21 +21,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from services.common.localnet import free_port, tcp  # noqa: F401 (re-exported)
+
 ROOT = Path(__file__).resolve().parents[1]
 LOAD_CPU = 0
 SUT_CPU: int | None = (
     (1 if (os.cpu_count() or 1) > 1 else 0) if os.environ.get("BENCH_PIN_SUT") == "1" else None
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def tcp(port: int) -> str:
-    return f"tcp://127.0.0.1:{port}"
 
 
 #: ``BENCH_NICE=-10`` runs every benchmark process (load generators, baselines and services

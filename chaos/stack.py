@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,21 +19,12 @@ from typing import Any
 import requests
 
 from services.bybit_sim.control import SimControl
+from services.common.localnet import free_port, tcp
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("feed", "book", "executor", "monitor")
 SYMBOLS = (("linear", "BTCUSDT"), ("linear", "ETHUSDT"), ("spot", "BTCUSDT"))
 API_KEY, API_SECRET = "sim-key", "sim-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def tcp(port: int) -> str:
-    return f"tcp://127.0.0.1:{port}"
 
 
 @dataclass

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from services.book_cli import render
 from services.common.book_client import BookClient
 from services.common.config import parse_symbols
 from services.common.errors import ConfigError
+from services.common.localnet import free_ports, port_free
 from services.common.order_client import OrderClient
 from services.common.rpc import RpcError, RpcTimeout
 from services.common.wire import ExecReport
@@ -70,29 +70,11 @@ METRICS_PORT = {
 SIM_KEY, SIM_SECRET = "sim-key", "sim-secret"
 
 
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def choose_ports(force_free: bool) -> dict[str, int]:
     """The default ports if all are free (and not ``force_free``), else free ports from the OS."""
     if not force_free and all(port_free(p) for p in DEFAULT_PORTS.values()):
         return dict(DEFAULT_PORTS)
-    socks = []
-    try:
-        for _ in DEFAULT_PORTS:
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return {name: s.getsockname()[1] for name, s in zip(DEFAULT_PORTS, socks, strict=True)}
-    finally:
-        for s in socks:
-            s.close()
+    return dict(zip(DEFAULT_PORTS, free_ports(len(DEFAULT_PORTS)), strict=True))
 
 
 def service_env(ports: dict[str, int], symbols: str, state_dir: Path) -> dict[str, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,22 +15,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from services.common.localnet import free_port, tcp  # noqa: F401 (re-exported)
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "bybit" / "samples"
 FACTOR = float(os.environ.get("TICKWIRE_TEST_TIMEOUT_FACTOR", "1"))
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def tcp(port: int) -> str:
-    return f"tcp://127.0.0.1:{port}"
 
 
 def eventually(
