@@ -13,8 +13,9 @@ can be tested byte by byte:
   raises :class:`HttpError`: the caller drops the connection and treats the call's outcome as
   unknown, as it does for any broken connection.
 
-Limits: a head above :data:`MAX_HEAD` bytes or a body above :data:`MAX_BODY` bytes is an error
-(Bybit's replies are a few KB).
+Limits: a head above :data:`MAX_HEAD` bytes, a chunk-size line above :data:`MAX_CHUNK_LINE` bytes
+or a body above :data:`MAX_BODY` bytes is an error, however the bytes were split (Bybit's replies
+are a few KB).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
+#: Longest chunk-size line (size and extensions), CRLF excluded.
+MAX_CHUNK_LINE = 1024
 
 
 class HttpError(Exception):
@@ -127,9 +130,10 @@ class ResponseParser:
                 return self._done()
             elif state == _CHUNK_SIZE:
                 end = self._buf.find(b"\r\n")
+                # (the same limit whether the line's end came in this piece or not)
+                if end > MAX_CHUNK_LINE or (end < 0 and len(self._buf) > MAX_CHUNK_LINE + 1):
+                    raise HttpError("chunk size line too long")
                 if end < 0:
-                    if len(self._buf) > 1024:
-                        raise HttpError("chunk size line too long")
                     return None
                 line = bytes(self._buf[:end]).split(b";", 1)[0].strip()
                 del self._buf[: end + 2]
@@ -188,9 +192,11 @@ class ResponseParser:
     def _read_head(self) -> bool:
         buf = self._buf
         end = buf.find(b"\r\n\r\n")
+        # the same limit however the head was split: ``end`` is the head's length; without the
+        # blank line yet, up to 3 bytes of it may already be buffered
+        if end > MAX_HEAD or (end < 0 and len(buf) > MAX_HEAD + 3):
+            raise HttpError("response head too large")
         if end < 0:
-            if len(buf) > MAX_HEAD:
-                raise HttpError("response head too large")
             return False
         raw = bytes(buf[:end]).decode("latin-1")
         del buf[: end + 4]
