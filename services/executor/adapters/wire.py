@@ -337,6 +337,7 @@ class WireSender:
             )
             if any(isinstance(o, Retryable) for o in outs):
                 job.first = res  # the pool re-sends the retryable items after the wait
+                self._routes[1].inc()
                 self.pool.submit(job)
                 return
             job.result = outs
@@ -345,6 +346,7 @@ class WireSender:
             outcome = classify(res, is_create=call.is_create)
             if not isinstance(outcome, Accepted | Rejected):
                 job.first = res  # retried by the pool (after a wait, or as a new attempt)
+                self._routes[1].inc()
                 self.pool.submit(job)
                 return
             job.result = outcome
