@@ -169,6 +169,9 @@ class SenderPool:
         self.d = dispatcher
         self.size = size
         self.log = log
+        #: ``calls_total{route="pool"}``: every job handed to these threads (a retry handed over
+        #: by the wire transport too)
+        self._counted = dispatcher.metrics.calls_by_route.labels("pool")
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._done: deque[Job] = deque()
         if hasattr(os, "eventfd"):
@@ -187,6 +190,7 @@ class SenderPool:
         return self._rfd
 
     def submit(self, job: Job) -> None:
+        self._counted.inc()
         self._jobs.put(job)
 
     def _loop(self) -> None:

@@ -205,7 +205,7 @@ class WireSender:
         self.connector = Connector(target, timeout, log)
         self._ep.register(self.connector.fileno(), select.EPOLLIN)
         self.connector.want(connections)
-        self._routes = (metrics.calls_by_route.labels("wire"), metrics.calls_by_route.labels("pool"))
+        self._wire_calls = metrics.calls_by_route.labels("wire")
 
     def fileno(self) -> int:
         """Readable while a response, a completion or a new connection waits for :meth:`take`."""
@@ -214,19 +214,19 @@ class WireSender:
     # --- sending -------------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
         if self._idle and isinstance(job, PlaceJob | CallJob) and job.first is None and self._send(job):
-            self._routes[0].inc()
+            self._wire_calls.inc()
             return
-        self._routes[1].inc()
-        self.pool.submit(job)
+        self.pool.submit(job)  # counted by the pool
 
     def _send(self, job: PlaceJob | CallJob) -> bool:
-        call = create_call(job.chunk) if isinstance(job, PlaceJob) else job.call
-        now_ms = self.client.now_ms()
-        if call.signed and self.d.limiter.acquire(call.path, call.category, call.weight, now_ms) > 0:
-            return False  # the pool waits for the tokens
         conn = self._usable()
         if conn is None:
             return False
+        call = create_call(job.chunk) if isinstance(job, PlaceJob) else job.call
+        now_ms = self.client.now_ms()
+        if call.signed and self.d.limiter.acquire(call.path, call.category, call.weight, now_ms) > 0:
+            self._idle.append(conn)
+            return False  # the pool waits for the tokens
         data = self.client.encode(call)
         conn.job, conn.call = job, call
         conn.t0 = time.perf_counter()
@@ -337,7 +337,6 @@ class WireSender:
             )
             if any(isinstance(o, Retryable) for o in outs):
                 job.first = res  # the pool re-sends the retryable items after the wait
-                self._routes[1].inc()
                 self.pool.submit(job)
                 return
             job.result = outs
@@ -346,7 +345,6 @@ class WireSender:
             outcome = classify(res, is_create=call.is_create)
             if not isinstance(outcome, Accepted | Rejected):
                 job.first = res  # retried by the pool (after a wait, or as a new attempt)
-                self._routes[1].inc()
                 self.pool.submit(job)
                 return
             job.result = outcome

@@ -84,6 +84,8 @@ def encode_request(
     return head + body if body else head
 
 
+_HEX = b"0123456789abcdefABCDEF"
+
 # parser states
 _HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILER, _UNTIL_CLOSE = range(7)
 
@@ -137,12 +139,9 @@ class ResponseParser:
                     return None
                 line = bytes(self._buf[:end]).split(b";", 1)[0].strip()
                 del self._buf[: end + 2]
-                try:
-                    size = int(line, 16)
-                except ValueError:
-                    raise HttpError("bad chunk size") from None
-                if size < 0:
+                if not line or line.strip(_HEX):
                     raise HttpError("bad chunk size")
+                size = int(line, 16)
                 if size == 0:
                     self._state = _TRAILER
                 else:
@@ -234,11 +233,10 @@ class ResponseParser:
             self._need = 0
             self._state = _BODY
         elif length is not None:
-            try:
-                self._need = int(length)
-            except ValueError:
-                raise HttpError("bad Content-Length") from None
-            if self._need < 0 or self._need > MAX_BODY:
+            if not length.isascii() or not length.isdigit():
+                raise HttpError("bad Content-Length")
+            self._need = int(length)
+            if self._need > MAX_BODY:
                 raise HttpError("bad Content-Length")
             self._state = _BODY
         else:

@@ -497,3 +497,17 @@ def test_encode_empty_body_says_so() -> None:
 def test_encode_refuses_cr_or_lf_in_a_header(header: tuple[str, str]) -> None:
     with pytest.raises(ValueError, match="CR/LF"):
         encode_request("POST", "h", "/p", [header], b"{}")
+
+
+@pytest.mark.parametrize("size", [b"0x1a", b"+1a", b"1_a", b"-1", b" ", b"1 a"])
+def test_chunk_sizes_are_hex_digits_only(size: bytes) -> None:
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with pytest.raises(HttpError):
+        ResponseParser().feed(head + size + b"\r\n" + b"x" * 26 + b"\r\n0\r\n\r\n")
+
+
+@pytest.mark.parametrize("length", ["+5", "-5", "5 5", "0x5", "5a"])
+def test_content_length_is_decimal_digits_only(length: str) -> None:
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n".encode()
+    with pytest.raises(HttpError):
+        ResponseParser().feed(head + b"hello")
