@@ -220,7 +220,9 @@ class SenderPool:
 
     def wait(self, timeout: float) -> None:
         """Block until a job finishes or ``timeout`` seconds pass."""
-        select.select([self._rfd], [], [], timeout)
+        p = select.poll()  # (select() cannot watch descriptors numbered 1024 and above)
+        p.register(self._rfd, select.POLLIN)
+        p.poll(timeout * 1000)
 
     def close(self, timeout: float = 2.0) -> None:
         for _ in self._threads:

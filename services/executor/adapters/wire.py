@@ -253,8 +253,7 @@ class WireSender:
                 continue
             # a close (or anything else) the loop has not read yet: look before writing on it,
             # or a create would meet a closed connection and its outcome would be unknown
-            readable, _, _ = select.select([conn.fd], [], [], 0)
-            if readable:
+            if _ready(conn.fd, select.POLLIN, 0):
                 self._readable(conn)  # drops it on EOF; a TLS session ticket leaves it open
                 if self._conns.get(conn.fd) is not conn:
                     continue
@@ -370,7 +369,7 @@ class WireSender:
     # --- stopping --------------------------------------------------------------------------------
     def wait(self, timeout: float) -> None:
         """Block until something waits for :meth:`take` or ``timeout`` seconds pass."""
-        select.select([self._ep.fileno()], [], [], timeout)
+        _ready(self._ep.fileno(), select.POLLIN, timeout)
 
     def close(self, timeout: float = 2.0) -> None:
         self.connector.close()
@@ -392,7 +391,14 @@ def _send_rest(sock: socket.socket, view: memoryview, deadline: float) -> int:
         try:
             sent += sock.send(view[sent:])
         except (BlockingIOError, ssl.SSLWantWriteError):
-            select.select([], [sock], [], left)
+            _ready(sock.fileno(), select.POLLOUT, left)
         except ssl.SSLWantReadError:
-            select.select([sock], [], [], left)
+            _ready(sock.fileno(), select.POLLIN, left)
     return sent
+
+
+def _ready(fd: int, events: int, timeout: float) -> bool:
+    """Whether ``fd`` is ready for ``events`` within ``timeout`` seconds (poll: any fd number)."""
+    p = select.poll()
+    p.register(fd, events)
+    return bool(p.poll(timeout * 1000))
