@@ -38,6 +38,8 @@ LEGACY_ORDERBOOK_DEPTHS = (500,)
 EXECUTOR_MODES = ("live", "testnet", "demo", "sim", "paper")
 #: WebSocket client libraries the feed can use (``feed_ws_client``).
 FEED_WS_CLIENTS = ("picows", "websockets")
+#: WebSocket client libraries the executor's private stream can use (``executor_ws_client``).
+EXECUTOR_WS_CLIENTS = ("picows", "websockets")
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -127,6 +129,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: attempts of order calls are written from the executor's loop; 0 sends everything through
     #: the sender threads. Unused with a proxy or a client certificate (``requests`` then).
     executor_wire_connections: int = 4
+    #: WebSocket client library of the private stream: "picows" (fast, callback-based; no
+    #: permessage-deflate) or "websockets" (the fallback). See docs/orders.md.
+    executor_ws_client: str = "picows"
 
     # --- monitor --------------------------------------------------------------------------
     monitor_port: int = 9100
@@ -218,6 +223,11 @@ def _validate(settings: Settings) -> None:
     if settings.feed_ws_client not in FEED_WS_CLIENTS:
         raise ConfigError(
             f"TICKWIRE_FEED_WS_CLIENT={settings.feed_ws_client!r}: choose one of {', '.join(FEED_WS_CLIENTS)}"
+        )
+    if settings.executor_ws_client not in EXECUTOR_WS_CLIENTS:
+        raise ConfigError(
+            f"TICKWIRE_EXECUTOR_WS_CLIENT={settings.executor_ws_client!r}: "
+            f"choose one of {', '.join(EXECUTOR_WS_CLIENTS)}"
         )
     if settings.log_format not in ("auto", "json", "console"):
         raise ConfigError("TICKWIRE_LOG_FORMAT must be auto, json or console")

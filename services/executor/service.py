@@ -217,7 +217,11 @@ class ExecutorService:
         self._next_clock = time.monotonic() + CLOCK_SYNC_S
         if self.signer is not None and self.ep.private_ws_url:
             self.stream = PrivateStream(
-                self.ep.private_ws_url, self.signer, self.ctx, offset_ms=lambda: self.rest.offset_ms
+                self.ep.private_ws_url,
+                self.signer,
+                self.ctx,
+                offset_ms=lambda: self.rest.offset_ms,
+                client=self.s.executor_ws_client,
             )
             self.stream.start()
             # reconcile after the subscription when possible, so no update falls in between
