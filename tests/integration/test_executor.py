@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from services.common.config import EXECUTOR_WS_CLIENTS
 from tests.helpers import eventually
 from tests.integration import executor_support
 from tests.integration.executor_support import (
@@ -158,8 +159,9 @@ def test_kill_switch_setting_and_cancel_all(launcher: Launcher, exsim: Any) -> N
     assert killed.client.wait("it-ca-killed", until={"rejected"})[-1].code == "kill_switch"
 
 
-def test_fill_reports_execution_and_position(launcher: Launcher, exsim: Any) -> None:
-    ex = launcher.start(executor_max_order_notional="0")
+@pytest.mark.parametrize("stream_client", EXECUTOR_WS_CLIENTS)
+def test_fill_reports_execution_and_position(launcher: Launcher, exsim: Any, stream_client: str) -> None:
+    ex = launcher.start(executor_max_order_notional="0", executor_ws_client=stream_client)
     oc = ex.client
     link = oc.send(
         {

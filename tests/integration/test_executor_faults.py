@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from services.common.config import EXECUTOR_WS_CLIENTS
 from tests.helpers import eventually
 from tests.integration import executor_support
 from tests.integration.executor_support import (
@@ -86,8 +87,9 @@ def test_clock_skew_resyncs_and_retries(launcher: Launcher, exsim: Any) -> None:
     assert sim_links(exsim) == [link]
 
 
-def test_dropped_private_connection_reconnects(launcher: Launcher, exsim: Any) -> None:
-    ex = launcher.start()
+@pytest.mark.parametrize("stream_client", EXECUTOR_WS_CLIENTS)
+def test_dropped_private_connection_reconnects(launcher: Launcher, exsim: Any, stream_client: str) -> None:
+    ex = launcher.start(executor_ws_client=stream_client)
     first = ex.client.send(limit("f-drop-1"))
     ex.client.wait(first, until={"new"})
     fault(exsim, "drop_private")
