@@ -107,3 +107,23 @@ def test_executor_intent_limit(launcher: Any, exsim: Any) -> None:
     assert ex.client.for_link("big-2") == []
     assert ex.metric("tickwire_executor_bad_input_total", kind="too_large") == 1
     assert [o["orderLinkId"] for o in sim_orders(exsim)] == ["small-1"] and ex.proc.alive
+
+
+def test_feed_reads_nothing_after_an_oversized_frame(fake: Any, start_feed: Any) -> None:
+    """Frames behind an oversized one on the same socket are not published: that socket is closing."""
+    fake.on_subscribe = [SNAP]
+    _, bus, _, metrics = start_feed(feed_max_frame_bytes=4096)
+    eventually(lambda: bus.of(wire.BookUpdate) and "subscribed" in bus.statuses(), timeout=15)
+    after = b'{"topic":"tickers.BTCUSDT","type":"snapshot","ts":2,"data":{"lastPrice":"12345.6"}}'
+
+    async def burst() -> None:
+        for ws in list(fake.clients):
+            await ws.send(ticker_of_size(4097).decode())
+            await ws.send(after.decode())
+
+    fake.call(burst())
+    oversized = 'tickwire_feed_malformed_frames_total{kind="oversized"}'
+    eventually(lambda: metric(metrics, oversized) == 1, timeout=15)
+    eventually(lambda: fake.connections == 2 and bus.statuses()[-1] == "subscribed", timeout=15)
+    eventually(lambda: len(bus.of(wire.BookUpdate)) == 2, timeout=15)  # the fresh snapshot
+    assert [t.fields.get("lastPrice") for t in bus.of(wire.Ticker)] == []

@@ -86,13 +86,23 @@ class _Listener(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         mt = frame.msg_type
-        if (mt is _TEXT or mt is _BINARY) and frame.fin and self.parts is None:
+        if (
+            (mt is _TEXT or mt is _BINARY)
+            and frame.fin
+            and self.parts is None
+            and not transport.is_close_frame_sent
+        ):
             raw = frame.get_payload_as_bytes()
         elif mt is _CLOSE:
             self._flush()
             code = frame.get_close_code()
             transport.send_close(code if code is not WSCloseCode.NO_INFO else WSCloseCode.OK)
             transport.disconnect()
+            return
+        elif transport.is_close_frame_sent:
+            # closing: nothing more is read. After a protocol error (a frame above
+            # max_frame_size among them) picows sends its close but goes on parsing and
+            # delivering - the offending frame too - until it disconnects
             return
         elif mt is _TEXT or mt is _BINARY or mt is _CONTINUATION:
             got = self._reassemble(transport, frame)
