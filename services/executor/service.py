@@ -26,7 +26,7 @@ from services.common.metrics import new_registry, serve_metrics
 from services.common.security import CurveConfig, ServerSecurity, client_curve, secure_server_socket
 from services.executor.adapters.book import BookPrices
 from services.executor.adapters.journal import Journal
-from services.executor.adapters.private_ws import INPROC, PrivateStream
+from services.executor.adapters.private_ws import INPROC, PrivateStream, session_of
 from services.executor.adapters.reports import ReportPublisher
 from services.executor.adapters.rest import RestClient
 from services.executor.adapters.wire import WireSender
@@ -71,6 +71,8 @@ def make_scrubber(*secrets: Secret) -> Any:
 
 class ExecutorService:
     def __init__(self, settings: Settings, endpoints: Endpoints, api_key: Secret, api_secret: Secret) -> None:
+        if endpoints.needs_keys and endpoints.private_ws_url:
+            session_of(settings.executor_ws_client)  # a missing library: refused before anything starts
         self.s = settings
         self.ep = endpoints
         self.log = get_logger("executor")

@@ -87,7 +87,7 @@ def is_subscribe_ack(raw: bytes) -> bool:
     return False
 
 
-def _session_of(client: str) -> tuple[Session, tuple[type[BaseException], ...]]:
+def session_of(client: str) -> tuple[Session, tuple[type[BaseException], ...]]:
     """The session function of ``client`` and the library's errors that mean "reconnect"."""
     if client == "websockets":
         return _websockets_session, (websockets.WebSocketException,)
@@ -124,7 +124,7 @@ class PrivateStream:
         self.ping_interval = ping_interval
         self.backoff = backoff or Backoff(0.5, 30.0)
         self.client = client
-        self._session, errors = _session_of(client)
+        self._session, errors = session_of(client)
         self._errors: tuple[type[BaseException], ...] = (TimeoutError, OSError, StreamClosed, *errors)
         self.log = get_logger("private_ws")
         self._thread = threading.Thread(target=self._run, name="private-ws", daemon=True)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import zmq
 
 from services.common.config import Secret, load_settings
 from services.common.errors import ConfigError
+from services.executor.__main__ import prepare
 from services.executor.adapters import private_ws
 from services.executor.adapters.private_ws import PrivateStream
 from services.executor.core.signing import Signer
+from services.executor.service import ExecutorService
 
 
 @pytest.fixture
@@ -55,3 +58,21 @@ def test_a_missing_library_is_a_configuration_error(
     monkeypatch.setitem(sys.modules, "services.executor.adapters.private_ws_picows", None)
     with pytest.raises(ConfigError, match="set TICKWIRE_EXECUTOR_WS_CLIENT=websockets"):
         stream(ctx, "picows")
+
+
+def test_the_service_refuses_a_missing_library_before_start_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Refused when the service is built (before it reaches the exchange), not once started."""
+    monkeypatch.setitem(sys.modules, "services.executor.adapters.private_ws_picows", None)
+    settings = load_settings(
+        {
+            "TICKWIRE_EXECUTOR_JOURNAL": str(tmp_path / "j.sqlite3"),
+            "TICKWIRE_EXECUTOR_METRICS_PORT": "0",
+        }
+    )
+    monkeypatch.setenv("BYBIT_API_KEY", "sim-key")
+    monkeypatch.setenv("BYBIT_API_SECRET", "sim-secret")
+    endpoints, key, secret = prepare(settings)
+    with pytest.raises(ConfigError, match="needs the picows package"):
+        ExecutorService(settings, endpoints, key, secret)
