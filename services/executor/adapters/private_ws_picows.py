@@ -26,7 +26,6 @@ of every disconnect itself).
 from __future__ import annotations
 
 import asyncio
-import logging
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +42,7 @@ from picows import (
     ws_connect,
 )
 
+from services.common.picows_parts import Fragments, quiet_logger
 from services.executor.adapters.private_ws import (
     MAX_FRAME_BYTES,
     OPEN_TIMEOUT,
@@ -67,15 +67,6 @@ _CONTINUATION = WSMsgType.CONTINUATION
 _CLOSE = WSMsgType.CLOSE
 
 
-def _quiet_logger() -> logging.Logger:
-    log = logging.getLogger("tickwire.executor.picows")
-    log.propagate = False
-    log.setLevel(logging.CRITICAL)
-    if not log.handlers:
-        log.addHandler(logging.NullHandler())
-    return log
-
-
 class _Listener(WSListener):
     """Frames of one socket: queued for the handshake, then pushed to the executor's loop."""
 
@@ -87,18 +78,16 @@ class _Listener(WSListener):
         #: Set on every message; the watchdog clears it.
         self.seen = False
         self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.parts: list[bytes] | None = None
-        self.parts_size = 0
+        self.fragments = Fragments(MAX_FRAME_BYTES)
         #: Close code received from the server (None: no close frame came).
         self.close_code: int | None = None
-        self.oversized = False
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         mt = frame.msg_type
         if (
             (mt is _TEXT or mt is _BINARY)
             and frame.fin
-            and self.parts is None
+            and self.fragments.parts is None
             and not transport.is_close_frame_sent
         ):
             self.seen = True
@@ -121,7 +110,7 @@ class _Listener(WSListener):
             # oversized frame among them) until it disconnects; none of that may be forwarded
             return
         elif mt is _TEXT or mt is _BINARY or mt is _CONTINUATION:
-            raw = self._reassemble(transport, frame)
+            raw = self.fragments.add(transport, frame)
             if raw is not None:
                 self.seen = True
                 if self.forward:
@@ -129,28 +118,6 @@ class _Listener(WSListener):
                 else:
                     self.inbox.put_nowait(raw)
         # pings are answered by picows; pongs are not expected
-
-    def _reassemble(self, transport: WSTransport, frame: WSFrame) -> bytes | None:
-        """Collect a fragmented message; return it once complete (None before, or when dropped)."""
-        if self.parts is None:
-            if frame.msg_type is _CONTINUATION:
-                return None  # a continuation without a start: nothing to continue
-            self.parts, self.parts_size = [], 0
-        elif frame.msg_type is not _CONTINUATION:
-            self.parts, self.parts_size = [], 0  # a new message interrupts: keep the new one
-        self.parts.append(frame.get_payload_as_bytes())
-        self.parts_size += frame.payload_size
-        if self.parts_size > MAX_FRAME_BYTES:
-            self.parts = None
-            self.oversized = True
-            transport.send_close(WSCloseCode.MESSAGE_TOO_BIG, b"message too big")
-            transport.disconnect()
-            return None
-        if not frame.fin:
-            return None
-        raw = b"".join(self.parts)
-        self.parts = None
-        return raw
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.inbox.put_nowait(None)
@@ -195,7 +162,7 @@ async def session(stream: PrivateStream, push: zmq.Socket[bytes]) -> None:
             stream.url,
             ssl_context=_ssl_context(stream.url),
             websocket_handshake_timeout=OPEN_TIMEOUT,
-            logger_name=_quiet_logger(),
+            logger_name=quiet_logger("tickwire.executor.picows"),
             enable_auto_ping=False,
             enable_auto_pong=True,
             max_frame_size=MAX_FRAME_BYTES,
@@ -266,7 +233,7 @@ async def _shut(transport: WSTransport, closed: asyncio.Future[None], graceful: 
 def _why_closed(listener: _Listener, closed: asyncio.Future[None]) -> None:
     """Return for a normal close; raise StreamClosed (or the callback's error) otherwise."""
     exc = closed.exception()
-    if listener.oversized or (isinstance(exc, WSProtocolError) and int(exc.code) == 1009):
+    if listener.fragments.oversized or (isinstance(exc, WSProtocolError) and int(exc.code) == 1009):
         raise StreamClosed("code 1009 (message too big)")
     if isinstance(exc, WSProtocolError):
         raise StreamClosed(f"code {int(exc.code)} ({exc})")

@@ -24,7 +24,6 @@ reason of every disconnect itself).
 from __future__ import annotations
 
 import asyncio
-import logging
 import ssl
 import time
 
@@ -40,6 +39,7 @@ from picows import (
     ws_connect,
 )
 
+from services.common.picows_parts import Fragments, quiet_logger
 from services.common.wire import BusMessage
 from services.feed.adapters.connection import MAX_BATCH, OPEN_TIMEOUT, BaseConnection, PongTimeout
 
@@ -49,15 +49,6 @@ _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
 _CONTINUATION = WSMsgType.CONTINUATION
 _CLOSE = WSMsgType.CLOSE
-
-
-def _quiet_logger() -> logging.Logger:
-    log = logging.getLogger("tickwire.feed.picows")
-    log.propagate = False
-    log.setLevel(logging.CRITICAL)
-    if not log.handlers:
-        log.addHandler(logging.NullHandler())
-    return log
 
 
 class _Listener(WSListener):
@@ -72,11 +63,8 @@ class _Listener(WSListener):
         self.publish = conn.publish
         self.recorder = conn.recorder
         self.category = session.category
-        self.max_bytes = conn.max_frame_bytes
         self.batch: list[tuple[str, BusMessage]] = []
-        self.parts: list[bytes] | None = None
-        self.parts_size = 0
-        self.oversized = False
+        self.fragments = Fragments(conn.max_frame_bytes)
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         # Called when the handshake completes, before any frame is delivered.
@@ -89,7 +77,7 @@ class _Listener(WSListener):
         if (
             (mt is _TEXT or mt is _BINARY)
             and frame.fin
-            and self.parts is None
+            and self.fragments.parts is None
             and not transport.is_close_frame_sent
         ):
             raw = frame.get_payload_as_bytes()
@@ -128,28 +116,10 @@ class _Listener(WSListener):
                 self._flush()
 
     def _reassemble(self, transport: WSTransport, frame: WSFrame) -> bytes | None:
-        """Collect a fragmented message; return it once complete (None before, or when dropped)."""
-        if self.oversized:
-            return None  # closing: nothing more is read from this socket
-        if self.parts is None:
-            if frame.msg_type is _CONTINUATION:
-                return None  # a continuation without a start: nothing to continue
-            self.parts, self.parts_size = [], 0
-        elif frame.msg_type is not _CONTINUATION:
-            self.parts, self.parts_size = [], 0  # a new message interrupts: keep the new one
-        self.parts.append(frame.get_payload_as_bytes())
-        self.parts_size += frame.payload_size
-        if self.parts_size > self.max_bytes:
-            self.parts = []  # not None: later frames leave the fast path and are dropped above
-            self.oversized = True
+        """Collect a fragmented message; publish what came before an oversized one."""
+        raw = self.fragments.add(transport, frame)
+        if self.fragments.oversized:
             self._flush()
-            transport.send_close(WSCloseCode.MESSAGE_TOO_BIG, b"message too big")
-            transport.disconnect()
-            return None
-        if not frame.fin:
-            return None
-        raw = b"".join(self.parts)
-        self.parts = None
         return raw
 
     def _flush(self) -> None:
@@ -185,7 +155,7 @@ class PicowsConnection(BaseConnection):
                     self.url,
                     ssl_context=self._ssl_context(),
                     websocket_handshake_timeout=OPEN_TIMEOUT,
-                    logger_name=_quiet_logger(),
+                    logger_name=quiet_logger("tickwire.feed.picows"),
                     enable_auto_ping=False,
                     enable_auto_pong=True,
                     max_frame_size=self.max_frame_bytes,
@@ -216,7 +186,7 @@ class PicowsConnection(BaseConnection):
         if keeper in done and keeper.exception() is not None:
             raise keeper.exception()  # type: ignore[misc]
         exc = closed.exception()
-        if listener.oversized or (isinstance(exc, WSProtocolError) and int(exc.code) == 1009):
+        if listener.fragments.oversized or (isinstance(exc, WSProtocolError) and int(exc.code) == 1009):
             return self._close_reason(1009)
         if exc is not None and not isinstance(exc, WSProtocolError | OSError):
             raise exc  # the session raised: counted as an internal error, reconnected
