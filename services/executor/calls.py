@@ -220,9 +220,7 @@ class SenderPool:
 
     def wait(self, timeout: float) -> None:
         """Block until a job finishes or ``timeout`` seconds pass."""
-        p = select.poll()  # (select() cannot watch descriptors numbered 1024 and above)
-        p.register(self._rfd, select.POLLIN)
-        p.poll(timeout * 1000)
+        ready(self._rfd, select.POLLIN, timeout)
 
     def close(self, timeout: float = 2.0) -> None:
         for _ in self._threads:
@@ -234,6 +232,14 @@ class SenderPool:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def ready(fd: int, events: int, timeout: float) -> bool:
+    """Whether ``fd`` is ready for ``events`` within ``timeout`` seconds (poll: unlike select, any
+    descriptor number)."""
+    p = select.poll()
+    p.register(fd, events)
+    return bool(p.poll(timeout * 1000))
 
 
 def _run(job: Job, d: Dispatcher, log: Any) -> None:

@@ -107,10 +107,15 @@ class Dispatcher:
                 self.sleep(min(wait_ms, MAX_WAIT_MS) / 1000.0)
         t0 = time.perf_counter()
         res = self.t.send(call)
-        self.metrics.rest_latency.labels(call.path).observe(time.perf_counter() - t0)
-        if call.signed and res.limits is not None:  # parsed once, by the transport
-            self.limiter.observe_parsed(call.path, call.category, res.limits, self.t.now_ms())
+        self.observe(call, res, t0)
         return res
+
+    def observe(self, call: RestCall, res: HttpResult, started: float) -> None:
+        """A response came (``started``: ``perf_counter`` at the send): its latency, and the bucket
+        corrected from its ``X-Bapi-Limit*`` headers (parsed once, by the transport)."""
+        self.metrics.rest_latency.labels(call.path).observe(time.perf_counter() - started)
+        if call.signed and res.limits is not None:
+            self.limiter.observe_parsed(call.path, call.category, res.limits, self.t.now_ms())
 
     def _retry_wait(self, call: RestCall, outcome: Retryable) -> None:
         self.metrics.retries.labels(outcome.cause).inc()
@@ -154,11 +159,7 @@ class Dispatcher:
             chunk = [intents[i] for i in todo]
             call = create_call(chunk)
             res = first if attempt == 0 and first is not None else self.send(call)
-            outs = (
-                classify_batch(res, len(chunk))
-                if call.path == CREATE_BATCH
-                else [classify(res, is_create=True)]
-            )
+            outs = create_outcomes(call, res, len(chunk))
             retry = []
             for idx, out in zip(todo, outs, strict=True):
                 if isinstance(out, Retryable):
@@ -203,6 +204,11 @@ class Dispatcher:
 def create_call(chunk: Sequence[CreateIntent]) -> RestCall:
     """The request for creates of one category: a create, or a create-batch of several."""
     return build_create(chunk[0]) if len(chunk) == 1 else build_create_batch(chunk[0].category, chunk)
+
+
+def create_outcomes(call: RestCall, res: HttpResult, n: int) -> list[Outcome]:
+    """The outcome of each of the ``n`` creates :func:`create_call` put in ``call``."""
+    return classify_batch(res, n) if call.path == CREATE_BATCH else [classify(res, is_create=True)]
 
 
 def decode_obj(body: bytes) -> dict[str, Any] | None:

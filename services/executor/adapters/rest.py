@@ -33,6 +33,7 @@ import os
 import ssl
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -131,32 +132,37 @@ class RestClient:
             ctx = ssl.create_default_context(cafile=bundle)
         return WireTarget(host, url.port or 443, ctx)
 
-    def encode(self, call: RestCall) -> bytes:
-        """The bytes of ``call`` as one HTTP/1.1 request, signed now (same headers as :meth:`send`)."""
-        hdrs = list(self._base_headers.items())
+    def _headers(self, call: RestCall) -> dict[str, str] | None:
+        """The static headers, plus the ``X-BAPI-*`` ones (signed now) for a signed call; None for
+        a signed call without API keys."""
+        hdrs = self._base_headers.copy()
         if call.signed:
             if self.signer is None:
-                raise ValueError("signed call without API keys")
-            hdrs += self.signer.headers(self.now_ms(), call.payload).items()
+                return None
+            hdrs.update(self.signer.headers(self.now_ms(), call.payload))
+        return hdrs
+
+    def encode(self, call: RestCall) -> bytes:
+        """The bytes of ``call`` as one HTTP/1.1 request, signed now (same headers as :meth:`send`)."""
+        hdrs = self._headers(call)
+        if hdrs is None:
+            raise ValueError("signed call without API keys")
         body = call.payload if call.method == "POST" else None
-        return encode_request(call.method, self._host, call.target, hdrs, body)
+        return encode_request(call.method, self._host, call.target, hdrs.items(), body)
 
     @staticmethod
     def result_of(resp: Response) -> HttpResult:
         """A wire response as the :class:`HttpResult` :meth:`send` returns."""
-        lh = parse_limit_headers(resp.headers)
-        return HttpResult(resp.status, resp.body, resp.headers, reset_ms=lh.reset_ms if lh else 0, limits=lh)
+        return _result(resp.status, resp.body, resp.headers)
 
     def now_ms(self) -> int:
         """Local wall-clock ms corrected by the measured offset (the exchange's clock)."""
         return time.time_ns() // 1_000_000 + self.offset_ms
 
     def send(self, call: RestCall, *, timeout: float | None = None) -> HttpResult:
-        hdrs = self._base_headers.copy()
-        if call.signed:
-            if self.signer is None:
-                return HttpResult(0, b"", {}, error="connection")
-            hdrs.update(self.signer.headers(self.now_ms(), call.payload))
+        hdrs = self._headers(call)
+        if hdrs is None:
+            return HttpResult(0, b"", {}, error="connection")
         body: bytes | None = None
         if call.method == "POST":
             body = call.payload
@@ -181,9 +187,7 @@ class RestClient:
             return HttpResult(0, b"", {}, error="timeout")
         except (Urllib3Error, OSError, ValueError):
             return HttpResult(0, b"", {}, error="connection")
-        headers = resp.headers  # case-insensitive
-        lh = parse_limit_headers(headers)
-        return HttpResult(resp.status, resp.data, headers, reset_ms=lh.reset_ms if lh else 0, limits=lh)
+        return _result(resp.status, resp.data, resp.headers)  # (urllib3's headers: case-insensitive)
 
     def _send_via_adapter(
         self, call: RestCall, hdrs: dict[str, str], body: bytes | None, timeout: float | None
@@ -206,8 +210,7 @@ class RestClient:
             return HttpResult(0, b"", {}, error="timeout")
         except requests.RequestException:
             return HttpResult(0, b"", {}, error="connection")
-        lh = parse_limit_headers(resp.headers)
-        return HttpResult(resp.status_code, data, resp.headers, reset_ms=lh.reset_ms if lh else 0, limits=lh)
+        return _result(resp.status_code, data, resp.headers)
 
     def sync_clock(self, call: RestCall) -> int | None:
         """Measure the server-minus-local offset with ``/v5/market/time`` (midpoint of the round trip)."""
@@ -231,3 +234,9 @@ class RestClient:
             adapters, self._adapters = self._adapters, []
         for adapter in adapters:
             adapter.close()
+
+
+def _result(status: int, body: bytes, headers: Mapping[str, str]) -> HttpResult:
+    """A response as an :class:`HttpResult`, its ``X-Bapi-Limit*`` headers parsed once here."""
+    lh = parse_limit_headers(headers)
+    return HttpResult(status, body, headers, reset_ms=lh.reset_ms if lh else 0, limits=lh)

@@ -34,19 +34,17 @@ from collections import deque
 from typing import Any
 
 from services.executor.adapters.rest import RestClient, WireTarget
-from services.executor.calls import CallJob, Job, PlaceJob, SenderPool
+from services.executor.calls import CallJob, Job, PlaceJob, SenderPool, ready
 from services.executor.core.http1 import HttpError, ResponseParser
-from services.executor.core.requests import CREATE_BATCH, RestCall
+from services.executor.core.requests import RestCall
 from services.executor.core.responses import (
     Accepted,
     HttpResult,
-    Outcome,
     Rejected,
     Retryable,
     classify,
-    classify_batch,
 )
-from services.executor.dispatch import Dispatcher, create_call
+from services.executor.dispatch import Dispatcher, create_call, create_outcomes
 from services.executor.metrics import ExecutorMetrics
 
 #: An idle connection older than this is replaced (a middlebox may have forgotten it).
@@ -253,7 +251,7 @@ class WireSender:
                 continue
             # a close (or anything else) the loop has not read yet: look before writing on it,
             # or a create would meet a closed connection and its outcome would be unknown
-            if _ready(conn.fd, select.POLLIN, 0):
+            if ready(conn.fd, select.POLLIN, 0):
                 self._readable(conn)  # drops it on EOF; a TLS session ticket leaves it open
                 if self._conns.get(conn.fd) is not conn:
                     continue
@@ -325,15 +323,9 @@ class WireSender:
         job, call = conn.job, conn.call
         conn.job = conn.call = None
         assert job is not None and call is not None
-        self.metrics.rest_latency.labels(call.path).observe(time.perf_counter() - conn.t0)
-        if call.signed and res.limits is not None:
-            self.d.limiter.observe_parsed(call.path, call.category, res.limits, self.client.now_ms())
+        self.d.observe(call, res, conn.t0)
         if isinstance(job, PlaceJob):
-            outs: list[Outcome] = (
-                classify_batch(res, len(job.chunk))
-                if call.path == CREATE_BATCH
-                else [classify(res, is_create=True)]
-            )
+            outs = create_outcomes(call, res, len(job.chunk))
             if any(isinstance(o, Retryable) for o in outs):
                 job.first = res  # the pool re-sends the retryable items after the wait
                 self.pool.submit(job)
@@ -369,7 +361,7 @@ class WireSender:
     # --- stopping --------------------------------------------------------------------------------
     def wait(self, timeout: float) -> None:
         """Block until something waits for :meth:`take` or ``timeout`` seconds pass."""
-        _ready(self._ep.fileno(), select.POLLIN, timeout)
+        ready(self._ep.fileno(), select.POLLIN, timeout)
 
     def close(self, timeout: float = 2.0) -> None:
         self.connector.close()
@@ -391,14 +383,7 @@ def _send_rest(sock: socket.socket, view: memoryview, deadline: float) -> int:
         try:
             sent += sock.send(view[sent:])
         except (BlockingIOError, ssl.SSLWantWriteError):
-            _ready(sock.fileno(), select.POLLOUT, left)
+            ready(sock.fileno(), select.POLLOUT, left)
         except ssl.SSLWantReadError:
-            _ready(sock.fileno(), select.POLLIN, left)
+            ready(sock.fileno(), select.POLLIN, left)
     return sent
-
-
-def _ready(fd: int, events: int, timeout: float) -> bool:
-    """Whether ``fd`` is ready for ``events`` within ``timeout`` seconds (poll: any fd number)."""
-    p = select.poll()
-    p.register(fd, events)
-    return bool(p.poll(timeout * 1000))
