@@ -92,7 +92,8 @@ def run_e2e(ctx: Ctx) -> None:
     s, b, sb = summarize(lat_q), summarize(base), summarize(lat)
     st = res.get("book_status", {})
     note = (
-        f"{len(lat_q):,} of {res['deltas_sent']:,} deltas sampled ({res['uncovered']} after the last BBO); "
+        f"{len(lat_q):,} deltas sampled: those of the {res['observed_symbols']} symbols whose BBOs the "
+        f"sink subscribes to ({res['deltas_sent']:,} sent, {res['uncovered']} after the last BBO); "
         f"CPU% {res['cpu_pct']}; runnable but waiting for a CPU, % of the run (all threads) "
         f"{res['runq_wait_pct']}; resyncs {sum(st.get('resyncs', {}).values())}"
     )
@@ -130,6 +131,26 @@ def run_e2e(ctx: Ctx) -> None:
                 b.get(f"{q}_us"),
                 "R4",
                 note="" if q == "p99" else "one more PUB→SUB hop than 'queryable' (the BBO to a subscriber)",
+            )
+        )
+    with group(ctx.logs) as g:
+        every = e2e.e2e(ctx, p, rate, g, {}, observe_every=1)
+    ctx.samples["e2e queryable, every BBO subscribed"] = every["lat_queryable"]
+    sa = summarize(every["lat_queryable"])
+    for q in ("p50", "p99"):
+        ctx.add(
+            Figure(
+                f"e2e_allbbo_{q}",
+                f"e2e queryable {q} with a subscriber on every BBO (info)",
+                sa.get(f"{q}_us", float("nan")),
+                "µs",
+                b.get(f"{q}_us"),
+                "R4",
+                note=""
+                if q == "p99"
+                else f"the same run with the sink on all {len(p.stream.symbols)} books' BBOs "
+                f"(~{every['bbo_rows'] / every['duration_s']:,.0f}/s); CPU% {every['cpu_pct']}",
+                extra={"e2e": sa, "bbo_at_subscriber": summarize(every["lat"])} if q == "p50" else {},
             )
         )
     ctx.add(

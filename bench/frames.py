@@ -71,6 +71,11 @@ class SymbolBook:
     def size(self, lots: int) -> str:
         return "0" if lots == 0 else _fmt(lots, self.size_dp)
 
+    def top(self) -> tuple[int, int, int, int]:
+        """Best bid price and size, best ask price and size."""
+        bid, ask = max(self.bids), min(self.asks)
+        return bid, self.bids[bid], ask, self.asks[ask]
+
     def as_strings(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """The true book as sorted ``(price, size)`` strings: bids high→low, asks low→high."""
         bids = [(self.price(p), self.size(self.bids[p])) for p in sorted(self.bids, reverse=True)]
@@ -136,13 +141,16 @@ class FrameGen:
     def delta(self, symbol: str, changes: int = 30, *, touch_top: bool = True) -> str:
         """A delta of about ``changes`` level changes; the window stays ``depth`` per side.
 
-        With ``touch_top`` the best bid's size always changes, so every delta moves the BBO.
+        With ``touch_top`` every delta moves the BBO: the best bid's size changes, and if the
+        other changes happen to leave the BBO as it was (a size redrawn equal, 1 in 20 for the
+        symbols with few size steps), the best bid's size is then stepped by one unit.
         """
         book = self.books[symbol]
         rng = self.rng
         span = self._span(book)
         out: dict[str, dict[int, int]] = {"b": {}, "a": {}}
         n_changes = max(2, changes + rng.randrange(-4, 5))
+        top0 = book.top()
         if touch_top:
             best = max(book.bids)
             new = self._rand_size(book)
@@ -173,6 +181,10 @@ class FrameGen:
             changed[p] = 0
             levels[new_p] = self._rand_size(book)
             changed[new_p] = levels[new_p]
+        if touch_top and book.top() == top0:
+            best = max(book.bids)
+            book.bids[best] += 1
+            out["b"][best] = book.bids[best]
         book.u += 1
         book.seq += rng.randrange(1, 500)
         self.ts += 1

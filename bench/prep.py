@@ -81,7 +81,7 @@ def stream(
 ) -> Prepared:
     """Generate (or load from the cache) a stream and write its frames file."""
     CACHE.mkdir(exist_ok=True)
-    key = _key(n=n_frames, s=n_symbols, d=depths, b=book_share, t=trade_share, seed=seed, v=5)
+    key = _key(n=n_frames, s=n_symbols, d=depths, b=book_share, t=trade_share, seed=seed, v=6)
     path = CACHE / f"{name}-{key}.frames"
     pickled = path.with_suffix(".pickle")
     if path.exists() and pickled.exists():

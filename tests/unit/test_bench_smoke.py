@@ -35,18 +35,24 @@ def test_deltas_keep_window_u_sequence_and_match_true_book() -> None:
     st = make_stream(2000, 4, seed=11, depths=(50,), book_share=1.0, trade_share=0.0)
     books: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
     last_u: dict[str, int] = {}
+    last_top: dict[str, tuple[str, str, str, str]] = {}
     sizes = []
     for frame in st.frames:
         apply_frame_reference(books, frame)
         msg = json.loads(frame)
         sym, u = msg["data"]["s"], msg["data"]["u"]
+        bids, asks = books[sym]
+        bid, ask = max(bids, key=float), min(asks, key=float)
+        top = (bid, bids[bid], ask, asks[ask])
         if msg["type"] == "delta":
+            assert top != last_top[sym]  # every delta moves the BBO (the e2e bench relies on it)
             assert u == last_u[sym] + 1
             sizes.append(len(frame))
             bids, asks = books[sym]
             assert len(bids) == len(asks) == 50
             assert max(map(float, bids)) < min(map(float, asks))
         last_u[sym] = u
+        last_top[sym] = top
     sizes.sort()
     assert 500 < sizes[len(sizes) // 2] < 1000  # ~700-byte deltas with ~30 level changes
     for sym, tb in st.gen.books.items():
@@ -104,7 +110,10 @@ def test_e2e_latency_covers_batched_deltas_with_the_next_bbo() -> None:
     # BBO rows (symbol, u, received, recv_ns, pub_ns in realtime): A's u=2 and u=3 were applied
     # in one batch (one BBO with u=3); A's u=4 has no BBO (uncovered); B's u=2 its own.
     rows = [("A", 3, 650, 0, offset + 600), ("B", 2, 900, 0, offset + 800)]
-    lat, lat_q, uncovered = latencies(st, 2, send, rows, offset)
+    lat, lat_q, uncovered = latencies(st, 2, send, rows, offset, {"A", "B"})
     assert sorted(lat_q) == [400, 400, 500]  # A u=2: 600-100, A u=3: 600-200, B u=2: 800-400
     assert sorted(lat) == [450, 500, 550]
     assert uncovered == 1
+    # only the observed symbols' deltas are sampled (the sink subscribed to B's BBOs alone)
+    lat, lat_q, uncovered = latencies(st, 2, send, rows, offset, {"B"})
+    assert (lat_q, lat, uncovered) == ([400], [500], 0)
