@@ -121,38 +121,28 @@ def run_e2e(ctx: Ctx) -> None:
             Target("<=", 4.0),
         )
     )
-    for q in ("p50", "p99"):
-        ctx.add(
-            Figure(
-                f"e2e_bbo_{q}",
-                f"e2e exchange send→BBO at a subscriber {q} (info)",
-                sb.get(f"{q}_us", float("nan")),
-                "µs",
-                b.get(f"{q}_us"),
-                "R4",
-                note="" if q == "p99" else "one more PUB→SUB hop than 'queryable' (the BBO to a subscriber)",
-            )
-        )
+    add_info_pair(
+        ctx,
+        "e2e_bbo",
+        "e2e exchange send→BBO at a subscriber {q} (info)",
+        sb,
+        b,
+        "one more PUB→SUB hop than 'queryable' (the BBO to a subscriber)",
+    )
     with group(ctx.logs) as g:
         every = e2e.e2e(ctx, p, rate, g, {}, observe_every=1)
     ctx.samples["e2e queryable, every BBO subscribed"] = every["lat_queryable"]
     sa = summarize(every["lat_queryable"])
-    for q in ("p50", "p99"):
-        ctx.add(
-            Figure(
-                f"e2e_allbbo_{q}",
-                f"e2e queryable {q} with a subscriber on every BBO (info)",
-                sa.get(f"{q}_us", float("nan")),
-                "µs",
-                b.get(f"{q}_us"),
-                "R4",
-                note=""
-                if q == "p99"
-                else f"the same run with the sink on all {len(p.stream.symbols)} books' BBOs "
-                f"(~{every['bbo_rows'] / every['duration_s']:,.0f}/s); CPU% {every['cpu_pct']}",
-                extra={"e2e": sa, "bbo_at_subscriber": summarize(every["lat"])} if q == "p50" else {},
-            )
-        )
+    add_info_pair(
+        ctx,
+        "e2e_allbbo",
+        "e2e queryable {q} with a subscriber on every BBO (info)",
+        sa,
+        b,
+        f"the same run with the sink on all {len(p.stream.symbols)} books' BBOs "
+        f"(~{every['bbo_rows'] / every['duration_s']:,.0f}/s); CPU% {every['cpu_pct']}",
+        {"e2e": sa, "bbo_at_subscriber": summarize(every["lat"])},
+    )
     ctx.add(
         Figure(
             "rss_book_20k",
@@ -163,6 +153,32 @@ def run_e2e(ctx: Ctx) -> None:
             "not yet applied (backlog), see the 5k run for leaks",
         )
     )
+
+
+def add_info_pair(
+    ctx: Ctx,
+    key: str,
+    name: str,
+    s: dict[str, Any],
+    r4: dict[str, Any],
+    note: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Two info figures against R4: ``{key}_p50`` (with the note and extra) and ``{key}_p99``."""
+    for q in ("p50", "p99"):
+        first = q == "p50"
+        ctx.add(
+            Figure(
+                f"{key}_{q}",
+                name.format(q=q),
+                s.get(f"{q}_us", float("nan")),
+                "µs",
+                r4.get(f"{q}_us"),
+                "R4",
+                note=note if first else "",
+                extra=(extra or {}) if first else {},
+            )
+        )
 
 
 def add_rss(ctx: Ctx, res: dict[str, Any]) -> None:
@@ -200,27 +216,14 @@ def run_e2e_low(ctx: Ctx) -> None:
     ctx.samples["e2e at 5k msg/s"] = lat
     ctx.samples["R4 at 5k msg/s"] = base
     s, b = summarize(lat), summarize(base)
-    ctx.add(
-        Figure(
-            "e2e5k_p50",
-            "e2e queryable p50 at 5k msg/s (info)",
-            s.get("p50_us", float("nan")),
-            "µs",
-            b.get("p50_us"),
-            "R4",
-            note=f"CPU% {res['cpu_pct']}; waiting for a CPU % {res['runq_wait_pct']}",
-            extra={"e2e": s, "r4": b},
-        )
-    )
-    ctx.add(
-        Figure(
-            "e2e5k_p99",
-            "e2e queryable p99 at 5k msg/s (info)",
-            s.get("p99_us", float("nan")),
-            "µs",
-            b.get("p99_us"),
-            "R4",
-        )
+    add_info_pair(
+        ctx,
+        "e2e5k",
+        "e2e queryable {q} at 5k msg/s (info)",
+        s,
+        b,
+        f"CPU% {res['cpu_pct']}; waiting for a CPU % {res['runq_wait_pct']}",
+        {"e2e": s, "r4": b},
     )
 
 
