@@ -150,7 +150,7 @@ class FrameGen:
         span = self._span(book)
         out: dict[str, dict[int, int]] = {"b": {}, "a": {}}
         n_changes = max(2, changes + rng.randrange(-4, 5))
-        top0 = book.top()
+        top0 = book.top() if touch_top else None
         if touch_top:
             best = max(book.bids)
             new = self._rand_size(book)
@@ -181,7 +181,7 @@ class FrameGen:
             changed[p] = 0
             levels[new_p] = self._rand_size(book)
             changed[new_p] = levels[new_p]
-        if touch_top and book.top() == top0:
+        if top0 is not None and book.top() == top0:
             best = max(book.bids)
             book.bids[best] += 1
             out["b"][best] = book.bids[best]
