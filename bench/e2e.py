@@ -96,7 +96,7 @@ def e2e(
     times = ctx.work / "e2e-send.bin"
     rows_path = ctx.work / "e2e-bbo.msgpack"
     observed = set(p.stream.symbols[::observe_every])
-    prefixes = ["bk.bbo."] if observe_every == 1 else [topic_of(BBO, "linear", s) for s in sorted(observed)]
+    prefixes = [f"{BBO}."] if observe_every == 1 else [topic_of(BBO, "linear", s) for s in sorted(observed)]
     n_snap = len(p.stream.symbols)
     srv, port = g.wsserver(
         p.frames_path,

@@ -151,8 +151,8 @@ class FrameGen:
         out: dict[str, dict[int, int]] = {"b": {}, "a": {}}
         n_changes = max(2, changes + rng.randrange(-4, 5))
         top0 = book.top() if touch_top else None
-        if touch_top:
-            best = max(book.bids)
+        if top0 is not None:
+            best = top0[0]
             new = self._rand_size(book)
             book.bids[best] = new
             out["b"][best] = new

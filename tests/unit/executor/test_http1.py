@@ -39,23 +39,23 @@ EMPTY = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 CLOSE = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 4\r\n\r\nbusy"
 UNTIL_CLOSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + BODY
 
+#: What the parser must make of CONTENT_LENGTH (and of CONTINUE: the interim 100 leaves no trace).
+CONTENT_LENGTH_RESPONSE = Response(
+    200,
+    Headers(
+        [
+            ("Content-Type", "application/json"),
+            ("X-Bapi-Limit", "10"),
+            ("Content-Length", str(len(BODY))),
+        ]
+    ),
+    BODY,
+    True,
+)
+
 #: Responses framed without the end of the connection, each with what the parser must make of it.
 FRAMED: dict[str, tuple[bytes, Response]] = {
-    "content-length": (
-        CONTENT_LENGTH,
-        Response(
-            200,
-            Headers(
-                [
-                    ("Content-Type", "application/json"),
-                    ("X-Bapi-Limit", "10"),
-                    ("Content-Length", str(len(BODY))),
-                ]
-            ),
-            BODY,
-            True,
-        ),
-    ),
+    "content-length": (CONTENT_LENGTH, CONTENT_LENGTH_RESPONSE),
     "chunked": (
         CHUNKED,
         Response(
@@ -65,21 +65,7 @@ FRAMED: dict[str, tuple[bytes, Response]] = {
             True,
         ),
     ),
-    "continue": (
-        CONTINUE,
-        Response(
-            200,
-            Headers(
-                [
-                    ("Content-Type", "application/json"),
-                    ("X-Bapi-Limit", "10"),
-                    ("Content-Length", str(len(BODY))),
-                ]
-            ),
-            BODY,
-            True,
-        ),
-    ),
+    "continue": (CONTINUE, CONTENT_LENGTH_RESPONSE),
     "no-content": (NO_CONTENT, Response(204, Headers([("X-Bapi-Limit", "10")]), b"", True)),
     "not-modified": (NOT_MODIFIED, Response(304, Headers([("Content-Length", "12")]), b"", True)),
     "empty": (EMPTY, Response(200, Headers([("Content-Length", "0")]), b"", True)),
